@@ -1,0 +1,233 @@
+"""Meta-training: MAML, first-order MAML, Reptile, and the paper's pretrained baseline.
+
+    MAML    theta <- theta - beta * grad_theta sum_i L_query_i(theta - alpha grad L_support_i(theta))
+    FOMAML  the same, with the inner gradient treated as a constant (no Hessian term)
+    Reptile theta <- theta - beta * mean_i (theta - phi_i), phi_i = SGD on task i's points
+    pretrain ordinary regression on the points of all tasks pooled together (no adaptation)
+
+The outer optimiser is Adam (the paper's choice). The whole meta-batch goes through the network in
+one batched pass. Run `python -m maml_lite.train --help` to regenerate a shipped checkpoint.
+Taught in notebooks/02_maml.ipynb and 03_first_order_maml.ipynb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .adapt import adapt, check_inner, mse
+from .model import predict
+from .tasks import SineTasks, TaskBatch, _check_count
+
+METHODS = ("maml", "fomaml", "reptile", "pretrain")
+DEFAULT_INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "pretrain": 0}
+
+
+class DivergenceError(ValueError):
+    """Meta-training produced a non-finite loss or gradient; the model keeps its last finite state."""
+
+
+@dataclass
+class History:
+    """What meta_train did: the mean training loss every `log_every` iterations."""
+
+    method: str
+    iterations: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def check_method(method: str) -> str:
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, one of {METHODS}, got {type(method).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return method
+
+
+def meta_loss(model: nn.Module, batch: TaskBatch, first_order: bool = False, inner_steps: int = 1,
+              inner_lr: float = 0.01) -> Tensor:
+    """Mean query loss after adapting to each task's support set: MAML's meta-objective.
+
+    Its gradient with respect to the model's parameters is the (second-order, or first-order if
+    `first_order`) meta-gradient. batch tensors: (meta_batch, k, 1).
+    """
+    adapted = adapt(model, batch.x_support, batch.y_support, inner_steps, inner_lr, first_order)
+    return mse(predict(model, adapted, batch.x_query), batch.y_query) / batch.x_query.shape[0]
+
+
+def reptile_direction(model: nn.Module, batch: TaskBatch, inner_steps: int = 5,
+                      inner_lr: float = 0.01) -> tuple[dict[str, Tensor], Tensor]:
+    """Reptile's pseudo-gradient mean_i (theta - phi_i), and the mean task loss after adapting.
+
+    phi_i is `inner_steps` of SGD on all of task i's points (support and query together).
+    """
+    x = torch.cat([batch.x_support, batch.x_query], dim=1)
+    y = torch.cat([batch.y_support, batch.y_query], dim=1)
+    phi = adapt(model, x, y, inner_steps, inner_lr, first_order=True)
+    with torch.no_grad():
+        loss = mse(predict(model, phi, x), y) / x.shape[0]
+        direction = {n: p - phi[n].mean(0) for n, p in model.named_parameters()}
+    return direction, loss
+
+
+def pretrain_loss(model: nn.Module, batch: TaskBatch) -> Tensor:
+    """Ordinary regression on the points of all tasks pooled together: the paper's baseline."""
+    x = torch.cat([batch.x_support, batch.x_query], dim=1).reshape(-1, 1)
+    y = torch.cat([batch.y_support, batch.y_query], dim=1).reshape(-1, 1)
+    return mse(model(x), y)
+
+
+def _divergence_message(method: str, iteration: int, what: str, inner_lr: float, outer_lr: float,
+                        inner_steps: int) -> str:
+    return (
+        f"{method} training stopped at iteration {iteration}: the {what} became non-finite (NaN or inf). "
+        f"The model keeps its parameters from before this iteration. Likely cause: a learning rate too large "
+        f"(inner_lr={inner_lr}, outer_lr={outer_lr}; the paper uses 0.01 and 0.001)"
+        + (f" or too many unrolled inner steps (inner_steps={inner_steps})" if inner_steps > 1 else "")
+        + ". Lower it and run again."
+    )
+
+
+def meta_train(
+    model: nn.Module,
+    method: str = "maml",
+    iterations: int = 1000,
+    seed: int = 0,
+    meta_batch: int = 25,
+    k_shot: int = 10,
+    inner_steps: int | None = None,
+    inner_lr: float = 0.01,
+    outer_lr: float = 1e-3,
+    schedule: str = "constant",
+    tasks: SineTasks = SineTasks(),
+    log_every: int = 100,
+    callback: Callable[[History], None] | None = None,
+    progress: bool = True,
+) -> History:
+    """Train `model` in place by `method`; returns the loss history.
+
+    Each iteration samples `meta_batch` tasks with `k_shot` support and `k_shot` query points.
+    inner_steps defaults to 1 for MAML/FOMAML (the paper) and 5 for Reptile. schedule "cosine"
+    decays outer_lr to zero over `iterations`. `callback(history)` runs every `log_every`
+    iterations (e.g. to draw a live loss curve). Ctrl-C stops cleanly: the model and the history so
+    far are kept, with history.interrupted = True. Deterministic for a given seed and model init.
+    """
+    check_method(method)
+    _check_count("iterations", iterations, 0)
+    _check_count("log_every", log_every, 1)
+    inner_steps = DEFAULT_INNER_STEPS[method] if inner_steps is None else inner_steps
+    check_inner(inner_steps, inner_lr)
+    if not (isinstance(outer_lr, (int, float)) and math.isfinite(outer_lr) and outer_lr > 0):
+        raise ValueError(f"outer_lr must be a finite number > 0, got {outer_lr!r}")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+
+    generator = torch.Generator().manual_seed(seed)
+    params = list(model.parameters())
+    optimizer = torch.optim.Adam(params, lr=outer_lr)
+    lr_at = (lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations))) if schedule == "cosine" else (lambda i: 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    history = History(method)
+    running, start = 0.0, time.perf_counter()
+    bar = tqdm(range(1, iterations + 1), desc=method, disable=not progress, leave=False)
+    try:
+        for it in bar:
+            batch = tasks.sample(meta_batch, k_shot, k_shot, generator=generator)
+            optimizer.zero_grad()
+            if method == "reptile":
+                direction, loss = reptile_direction(model, batch, inner_steps, inner_lr)
+                for n, p in model.named_parameters():
+                    p.grad = direction[n]
+            else:
+                loss = (pretrain_loss(model, batch) if method == "pretrain"
+                        else meta_loss(model, batch, method == "fomaml", inner_steps, inner_lr))
+                if torch.isfinite(loss):
+                    loss.backward()
+            for what, ok in (("loss", torch.isfinite(loss)),
+                             ("meta-gradient", all(torch.isfinite(p.grad).all() for p in params))):
+                if not ok:
+                    optimizer.zero_grad()
+                    raise DivergenceError(_divergence_message(method, it, what, inner_lr, outer_lr, inner_steps))
+            optimizer.step()
+            scheduler.step()
+            running += loss.item()
+            if it % log_every == 0:
+                history.iterations.append(it)
+                history.loss.append(running / log_every)
+                running = 0.0
+                bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
+                if callback is not None:
+                    callback(history)
+    except KeyboardInterrupt:
+        history.interrupted = True
+        print(f"Interrupted: {method} stopped after {len(history.iterations) * log_every} logged iterations; "
+              "the model and the history so far are kept.")
+    finally:
+        bar.close()
+        history.seconds = time.perf_counter() - start
+    return history
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI: train one checkpoint and write it with a JSON model card beside it."""
+    from .checkpoints import save_checkpoint
+    from .evaluate import evaluate
+    from .model import make_model
+
+    ap = argparse.ArgumentParser(prog="python -m maml_lite.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--method", choices=METHODS, default="maml")
+    ap.add_argument("--iterations", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--meta-batch", type=int, default=25)
+    ap.add_argument("--k-shot", type=int, default=10)
+    ap.add_argument("--inner-steps", type=int, default=None)
+    ap.add_argument("--inner-lr", type=float, default=0.01)
+    ap.add_argument("--outer-lr", type=float, default=1e-3)
+    ap.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
+    ap.add_argument("--eval-tasks", type=int, default=1000)
+    ap.add_argument("--note", default="", help="why this recipe: goes into the model card")
+    ap.add_argument("--out", type=Path, required=True, help="checkpoint path, e.g. maml_lite/checkpoints/maml.pt")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    model = make_model()
+    config = {k: v for k, v in vars(args).items() if k not in ("out", "note", "eval_tasks")}
+    history = meta_train(model, args.method, args.iterations, args.seed, args.meta_batch, args.k_shot,
+                         args.inner_steps, args.inner_lr, args.outer_lr, args.schedule)
+    card = {
+        "name": args.out.stem,
+        "method": args.method,
+        "config": config,
+        "recipe_note": args.note,
+        "command": "python -m maml_lite.train " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+        "training_seconds": round(history.seconds, 1),
+        "interrupted": history.interrupted,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        "final_train_loss": history.loss[-1] if history.loss else None,
+        "evaluation": {
+            f"K={k}": evaluate(model, k, n_tasks=args.eval_tasks, inner_lr=args.inner_lr).to_dict()
+            for k in (5, 10, 20)
+        },
+    }
+    save_checkpoint(model, args.out, method=args.method)
+    args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    for k, table in card["evaluation"].items():
+        print(k, "MSE after 0/1/5/10 steps:", [round(table["mean"][s], 3) for s in (0, 1, 5, 10)],
+              "non-finite at 10:", table["nonfinite"][10])
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')} ({history.seconds:.0f} s of training)")
+
+
+if __name__ == "__main__":
+    main()
