@@ -1,0 +1,96 @@
+"""The repository address and pinned revision live in pyproject.toml only.
+
+Every notebook's Colab install line, every repository link in the notebooks and README's badge block
+must match it (fix: `python tools/set_repo.py`). Binder's pins must match requirements.txt.
+"""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("set_repo", ROOT / "tools" / "set_repo.py")
+set_repo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(set_repo)
+
+CFG = set_repo.Config(ROOT)
+NOTEBOOKS = CFG.notebooks()
+FIX = "run `python tools/set_repo.py`"
+
+
+def _source(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_pyproject_names_a_github_repository_and_a_version_tag():
+    assert CFG.url == f"https://github.com/{CFG.slug}"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+\S*", CFG.rev)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_colab_install_line_matches_pyproject(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    lines = set_repo.install_lines(nb)
+    assert len(lines) == 1, f"{path.name}: expected exactly one maml_lite %pip install line, found {lines}"
+    cell_index, line = lines[0]
+    assert cell_index == 0, f"{path.name}: the maml_lite install must be in the first code cell"
+    assert line.strip() == f'%pip install -q "{CFG.pip_spec}"', f"{path.name}: {line.strip()!r}; {FIX}"
+    # Colab keeps its own torch: nothing names torch on the install line (maml_lite asks for torch>=2.0).
+    assert "torch" not in line
+    setup = _source(next(c for c in nb["cells"] if c["cell_type"] == "code"))
+    assert 'if "google.colab" in sys.modules:' in setup, f"{path.name}: the install must sit in the Colab branch"
+    branch = setup.split('if "google.colab" in sys.modules:', 1)[1]
+    assert "%pip install" in branch and line in branch
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_links_match_pyproject(path):
+    text = path.read_text(encoding="utf-8")
+    assert set_repo.stale_links(text, CFG) == [], f"{path.name}: links to another address/revision; {FIX}"
+    assert set_repo.stamp_text(text, CFG) == text, f"{path.name}: {FIX}"
+
+
+def test_readme_badges_match_pyproject():
+    readme = ROOT / "README.md"
+    if not readme.exists():
+        pytest.skip("no README.md yet")
+    text = readme.read_text(encoding="utf-8")
+    assert set_repo.START in text and set_repo.END in text, f"README.md needs the badge markers; {FIX}"
+    assert set_repo.badge_block(CFG) in text, f"README.md badge block is out of date; {FIX}"
+    assert set_repo.stale_links(text, CFG) == [], f"README.md links to another address/revision; {FIX}"
+
+
+def test_binder_links_open_a_notebook_that_exists():
+    for nb in NOTEBOOKS:
+        url = CFG.binder_url(nb.relative_to(ROOT).as_posix())
+        assert (ROOT / url.split("urlpath=lab/tree/", 1)[1]).is_file()
+
+
+def _pins(path):
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            name, _, version = line.partition("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_binder_requirements_are_cpu_torch_and_the_same_pins():
+    binder = ROOT / "binder" / "requirements.txt"
+    text = binder.read_text()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in text
+    ours, base = _pins(binder), _pins(ROOT / "requirements.txt")
+    assert ours.get("torch") == base["torch"].split("+")[0] + "+cpu"
+    for name, version in ours.items():
+        if name != "torch":
+            assert base.get(name) == version, (
+                f"binder/requirements.txt: {name}=={version}, requirements.txt: {base.get(name)}"
+            )
+    for needed in ("numpy", "matplotlib", "ipywidgets", "ipympl", "tqdm"):
+        assert needed in ours, f"binder/requirements.txt lacks {needed}"
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert "pip install --no-deps" in post and "-e ." in post
