@@ -153,13 +153,13 @@ def meta_train(
             else:
                 loss = (pretrain_loss(model, batch) if method == "pretrain"
                         else meta_loss(model, batch, method == "fomaml", inner_steps, inner_lr))
-                if torch.isfinite(loss):
-                    loss.backward()
-            for what, ok in (("loss", torch.isfinite(loss)),
-                             ("meta-gradient", all(torch.isfinite(p.grad).all() for p in params))):
-                if not ok:
-                    optimizer.zero_grad()
-                    raise DivergenceError(_divergence_message(method, it, what, inner_lr, outer_lr, inner_steps))
+            if not torch.isfinite(loss):
+                raise DivergenceError(_divergence_message(method, it, "loss", inner_lr, outer_lr, inner_steps))
+            if method != "reptile":
+                loss.backward()
+            if not all(torch.isfinite(p.grad).all() for p in params):
+                optimizer.zero_grad()
+                raise DivergenceError(_divergence_message(method, it, "meta-gradient", inner_lr, outer_lr, inner_steps))
             optimizer.step()
             scheduler.step()
             running += loss.item()

@@ -1,0 +1,95 @@
+"""ms per meta-iteration (25 tasks, K=10, 1 thread) for every method, and the batched speed-up.
+
+Usage: .venv/bin/python benchmarks/meta_iteration.py [--repeats 200]
+Prints the median of several timing rounds; the ratio loop/batched is measured in the same run.
+The machines are shared and noisy: compare ratios, not absolute figures, between releases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import maml_lite as ml
+from maml_lite.adapt import mse
+from maml_lite.train import pretrain_loss, reptile_direction
+
+
+def timed(step, repeats: int, rounds: int = 5) -> float:
+    """Median over `rounds` of the mean ms per call of step()."""
+    for _ in range(max(3, repeats // 10)):
+        step()
+    per_round = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        per_round.append((time.perf_counter() - start) / repeats * 1e3)
+    return statistics.median(per_round)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=100)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = ml.make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batch = ml.SineTasks().sample(25, 10, 10, generator=torch.Generator().manual_seed(0))
+
+    def outer_step(loss_fn):
+        def step():
+            opt.zero_grad()
+            loss_fn().backward()
+            opt.step()
+        return step
+
+    def reptile_step():
+        opt.zero_grad()
+        direction, _ = reptile_direction(model, batch, inner_steps=5)
+        for n, p in model.named_parameters():
+            p.grad = direction[n]
+        opt.step()
+
+    def per_task_loop_loss():
+        """The same second-order work, one task at a time in a Python loop."""
+        total = 0.0
+        for i in range(25):
+            adapted = ml.adapt(model, batch.x_support[i], batch.y_support[i], 1, 0.01)
+            total = total + mse(ml.predict(model, adapted, batch.x_query[i]), batch.y_query[i])
+        return total / 25
+
+    rows = {
+        "MAML (second order), batched": outer_step(lambda: ml.meta_loss(model, batch)),
+        "first-order MAML, batched": outer_step(lambda: ml.meta_loss(model, batch, first_order=True)),
+        "Reptile (5 inner steps), batched": reptile_step,
+        "pretrain (pooled regression)": outer_step(lambda: pretrain_loss(model, batch)),
+        "MAML (second order), per-task loop": outer_step(per_task_loop_loss),
+    }
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, 25 tasks x K=10 (support) + 10 (query)")
+    times = {}
+    for name, step in rows.items():
+        times[name] = timed(step, args.repeats if "loop" not in name else max(10, args.repeats // 10))
+        print(f"  {name:38s} {times[name]:8.2f} ms / meta-iteration")
+    ratio = times["MAML (second order), per-task loop"] / times["MAML (second order), batched"]
+    print(f"  batched second-order MAML is {ratio:.1f}x faster than the per-task loop")
+
+    # The widget's cost: adapt 10 SGD steps on 10 points, then predict 200 points.
+    x, y = batch.x_support[0], batch.y_support[0]
+    grid = torch.linspace(-5, 5, 200)[:, None]
+
+    def widget_update():
+        params = ml.adapt(model, x, y, inner_steps=10, inner_lr=0.01, first_order=True)
+        with torch.no_grad():
+            ml.predict(model, params, grid)
+
+    widget_ms = timed(widget_update, args.repeats)
+    print(f"  adapt 10 steps on 10 points + predict 200 points: {widget_ms:.2f} ms (one model)")
+
+
+if __name__ == "__main__":
+    main()
