@@ -34,6 +34,8 @@ def save_checkpoint(model: MLP, path: str | Path, **meta: str) -> None:
         raise TypeError(f"save_checkpoint saves a maml_lite MLP, got {type(model).__name__}")
     payload = {"format": FORMAT, "sizes": list(model.sizes), "activation": model.activation, **meta,
                "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+    if getattr(model, "learned_inner_lr", None) is not None:  # Meta-SGD's per-parameter step sizes
+        payload["learned_inner_lr"] = {k: v.detach().clone() for k, v in model.learned_inner_lr.items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
 
@@ -63,6 +65,11 @@ def load_checkpoint(path: str | Path) -> MLP:
     if not all(torch.isfinite(v).all() for v in state.values()):
         raise ValueError(f"{path} holds NaN or inf weights. {fix}")
     model.load_state_dict(state)
+    rates = payload.get("learned_inner_lr")
+    if rates is not None:
+        if not isinstance(rates, dict) or {k: tuple(v.shape) for k, v in rates.items()} != expected:
+            raise ValueError(f"{path} holds learned inner step sizes that do not fit the weights. {fix}")
+        model.learned_inner_lr = rates
     return model
 
 

@@ -2,6 +2,7 @@
 
     MAML    theta <- theta - beta * grad_theta sum_i L_query_i(theta - alpha grad L_support_i(theta))
     FOMAML  the same, with the inner gradient treated as a constant (no Hessian term)
+    Meta-SGD MAML with a learned per-parameter inner step size alpha (Li et al. 2017), trained jointly
     Reptile theta <- theta - beta * mean_i (theta - phi_i), phi_i = SGD on task i's points
     pretrain ordinary regression on the points of all tasks pooled together (no adaptation)
 
@@ -17,7 +18,7 @@ import json
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +30,8 @@ from .adapt import adapt, check_inner, mse
 from .model import predict
 from .tasks import SineTasks, TaskBatch, _check_count
 
-METHODS = ("maml", "fomaml", "reptile", "pretrain")
-DEFAULT_INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "pretrain": 0}
+METHODS = ("maml", "fomaml", "reptile", "pretrain", "metasgd")
+DEFAULT_INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "pretrain": 0, "metasgd": 1}
 
 
 class DivergenceError(ValueError):
@@ -57,7 +58,7 @@ def check_method(method: str) -> str:
 
 
 def meta_loss(model: nn.Module, batch: TaskBatch, first_order: bool = False, inner_steps: int = 1,
-              inner_lr: float = 0.01) -> Tensor:
+              inner_lr: float | Mapping[str, Tensor] = 0.01) -> Tensor:
     """Mean query loss after adapting to each task's support set: MAML's meta-objective.
 
     Its gradient with respect to the model's parameters is the (second-order, or first-order if
@@ -121,7 +122,9 @@ def meta_train(
     Each iteration samples `meta_batch` tasks with `k_shot` support and `k_shot` query points.
     inner_steps defaults to 1 for MAML/FOMAML (the paper) and 5 for Reptile. schedule "cosine"
     decays outer_lr to zero over `iterations`. `callback(history)` runs every `log_every`
-    iterations (e.g. to draw a live loss curve). Ctrl-C stops cleanly: the model and the history so
+    iterations (e.g. to draw a live loss curve). "metasgd" also learns a per-parameter inner step
+    size, starting at inner_lr, and leaves it on the model as `model.learned_inner_lr` (a dict shaped
+    like the parameters; pass it as `inner_lr` to adapt/evaluate). Ctrl-C stops cleanly: the model and the history so
     far are kept, with history.interrupted = True. Deterministic for a given seed and model init.
     """
     check_method(method)
@@ -135,7 +138,12 @@ def meta_train(
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
 
     generator = torch.Generator().manual_seed(seed)
-    params = list(model.parameters())
+    rates = None
+    if method == "metasgd":  # learned rates start at inner_lr, or where an earlier run left them
+        start_rates = getattr(model, "learned_inner_lr", None) or {
+            n: torch.full_like(p, inner_lr) for n, p in model.named_parameters()}
+        rates = {n: r.detach().clone().requires_grad_() for n, r in start_rates.items()}
+    params = list(model.parameters()) + (list(rates.values()) if rates else [])
     optimizer = torch.optim.Adam(params, lr=outer_lr)
     lr_at = (lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations))) if schedule == "cosine" else (lambda i: 1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
@@ -152,7 +160,7 @@ def meta_train(
                     p.grad = direction[n]
             else:
                 loss = (pretrain_loss(model, batch) if method == "pretrain"
-                        else meta_loss(model, batch, method == "fomaml", inner_steps, inner_lr))
+                        else meta_loss(model, batch, method == "fomaml", inner_steps, rates or inner_lr))
             if not torch.isfinite(loss):
                 raise DivergenceError(_divergence_message(method, it, "loss", inner_lr, outer_lr, inner_steps))
             if method != "reptile":
@@ -176,6 +184,8 @@ def meta_train(
               "the model and the history so far are kept.")
     finally:
         bar.close()
+        if rates is not None:
+            model.learned_inner_lr = {n: r.detach().clone() for n, r in rates.items()}
         history.seconds = time.perf_counter() - start
     return history
 
@@ -217,7 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "final_train_loss": history.loss[-1] if history.loss else None,
         "evaluation": {
-            f"K={k}": evaluate(model, k, n_tasks=args.eval_tasks, inner_lr=args.inner_lr).to_dict()
+            f"K={k}": evaluate(model, k, n_tasks=args.eval_tasks,
+                                  inner_lr=getattr(model, "learned_inner_lr", args.inner_lr)).to_dict()
             for k in (5, 10, 20)
         },
     }

@@ -200,3 +200,38 @@ def test_evaluate_follows_the_papers_protocol():
     assert r.mean[0] == pytest.approx(per_task.mean().item(), rel=1e-5)
     assert r.ci95[0] == pytest.approx(1.96 * per_task.std().item() / math.sqrt(50), rel=1e-5)
     assert r.mean[1] < r.mean[0]  # two SGD steps on the K points help on average
+
+
+def test_metasgd_meta_gradient_equals_unrolled_autograd_for_weights_and_rates():
+    model, b = model64(), batch(meta_batch=3, dtype=torch.float64)
+    rates = {n: (0.01 + 0.02 * torch.rand_like(p, dtype=torch.float64)).requires_grad_()
+             for n, p in model.named_parameters()}
+    ours = torch.autograd.grad(ml.meta_loss(model, b, inner_steps=2, inner_lr=rates),
+                               [*model.parameters(), *rates.values()])
+    reference = [torch.zeros_like(g) for g in ours]
+    for i in range(3):
+        params = dict(model.named_parameters())
+        for _ in range(2):
+            loss = ((torch.func.functional_call(model, params, (b.x_support[i],)) - b.y_support[i]) ** 2).mean()
+            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+            params = {n: p - rates[n] * g for (n, p), g in zip(params.items(), grads)}
+        loss_q = ((torch.func.functional_call(model, params, (b.x_query[i],)) - b.y_query[i]) ** 2).mean() / 3
+        for acc, g in zip(reference, torch.autograd.grad(loss_q, [*model.parameters(), *rates.values()])):
+            acc += g
+    for g, r in zip(ours, reference):
+        torch.testing.assert_close(g, r)
+    assert any(g.abs().sum() > 0 for g in ours[len(rates):])  # the rates really get a gradient
+
+
+def test_metasgd_learns_rates_that_survive_a_checkpoint(tmp_path):
+    model = ml.make_model()
+    ml.meta_train(model, "metasgd", iterations=50, log_every=10, progress=False)
+    rates = model.learned_inner_lr
+    assert set(rates) == {n for n, _ in model.named_parameters()}
+    assert any(not torch.allclose(r, torch.full_like(r, 0.01)) for r in rates.values())
+    ml.save_checkpoint(model, tmp_path / "m.pt", method="metasgd")
+    loaded = ml.load_checkpoint(tmp_path / "m.pt")
+    assert all(torch.equal(loaded.learned_inner_lr[n], r) for n, r in rates.items())
+    x, y = torch.linspace(-3, 3, 5)[:, None], torch.zeros(5, 1)
+    a, b = ml.adapt(model, x, y, inner_lr=rates), ml.adapt(loaded, x, y, inner_lr=loaded.learned_inner_lr)
+    assert all(torch.allclose(a[n], b[n]) for n in a)
