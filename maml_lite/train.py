@@ -108,6 +108,7 @@ def meta_train(
     seed: int = 0,
     meta_batch: int = 25,
     k_shot: int = 10,
+    k_query: int | None = None,
     inner_steps: int | None = None,
     inner_lr: float = 0.01,
     outer_lr: float = 1e-3,
@@ -119,7 +120,8 @@ def meta_train(
 ) -> History:
     """Train `model` in place by `method`; returns the loss history.
 
-    Each iteration samples `meta_batch` tasks with `k_shot` support and `k_shot` query points.
+    Each iteration samples `meta_batch` tasks with `k_shot` support and `k_query` (default: k_shot)
+    query points.
     inner_steps defaults to 1 for MAML/FOMAML (the paper) and 5 for Reptile. schedule "cosine"
     decays outer_lr to zero over `iterations`. `callback(history)` runs every `log_every`
     iterations (e.g. to draw a live loss curve). "metasgd" also learns a per-parameter inner step
@@ -131,6 +133,7 @@ def meta_train(
     _check_count("iterations", iterations, 0)
     _check_count("log_every", log_every, 1)
     inner_steps = DEFAULT_INNER_STEPS[method] if inner_steps is None else inner_steps
+    k_query = k_shot if k_query is None else k_query
     check_inner(inner_steps, inner_lr)
     if not (isinstance(outer_lr, (int, float)) and math.isfinite(outer_lr) and outer_lr > 0):
         raise ValueError(f"outer_lr must be a finite number > 0, got {outer_lr!r}")
@@ -152,7 +155,7 @@ def meta_train(
     bar = tqdm(range(1, iterations + 1), desc=method, disable=not progress, leave=False)
     try:
         for it in bar:
-            batch = tasks.sample(meta_batch, k_shot, k_shot, generator=generator)
+            batch = tasks.sample(meta_batch, k_shot, k_query, generator=generator)
             optimizer.zero_grad()
             if method == "reptile":
                 direction, loss = reptile_direction(model, batch, inner_steps, inner_lr)
@@ -201,7 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--iterations", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--meta-batch", type=int, default=25)
-    ap.add_argument("--k-shot", type=int, default=10)
+    ap.add_argument("--k-shot", type=int, default=10, help="support points per task")
+    ap.add_argument("--k-query", type=int, default=None, help="query points per task (default: k-shot)")
     ap.add_argument("--inner-steps", type=int, default=None)
     ap.add_argument("--inner-lr", type=float, default=0.01)
     ap.add_argument("--outer-lr", type=float, default=1e-3)
@@ -214,8 +218,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     model = make_model()
     config = {k: v for k, v in vars(args).items() if k not in ("out", "note", "eval_tasks")}
-    history = meta_train(model, args.method, args.iterations, args.seed, args.meta_batch, args.k_shot,
-                         args.inner_steps, args.inner_lr, args.outer_lr, args.schedule)
+    history = meta_train(model, args.method, args.iterations, args.seed, meta_batch=args.meta_batch,
+                         k_shot=args.k_shot, k_query=args.k_query, inner_steps=args.inner_steps,
+                         inner_lr=args.inner_lr, outer_lr=args.outer_lr, schedule=args.schedule)
     card = {
         "name": args.out.stem,
         "method": args.method,
