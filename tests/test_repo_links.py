@@ -47,6 +47,14 @@ def test_notebook_colab_install_line_matches_pyproject(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_title_cell_has_its_colab_and_binder_badges(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    title = _source(next(c for c in nb["cells"] if c["cell_type"] == "markdown"))
+    badges = set_repo.notebook_badges(CFG, path.relative_to(ROOT).as_posix())
+    assert badges in title.splitlines(), f"{path.name}: title cell lacks its badge line; {FIX}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_links_match_pyproject(path):
     text = path.read_text(encoding="utf-8")
     assert set_repo.stale_links(text, CFG) == [], f"{path.name}: links to another address/revision; {FIX}"
@@ -61,6 +69,10 @@ def test_readme_badges_match_pyproject():
     assert set_repo.START in text and set_repo.END in text, f"README.md needs the badge markers; {FIX}"
     assert set_repo.badge_block(CFG) in text, f"README.md badge block is out of date; {FIX}"
     assert set_repo.stale_links(text, CFG) == [], f"README.md links to another address/revision; {FIX}"
+
+
+def test_set_repo_check_finds_nothing_to_stamp(capsys):
+    assert set_repo.run(CFG, check=True) == 0, capsys.readouterr()
 
 
 def test_binder_links_open_a_notebook_that_exists():
