@@ -227,17 +227,12 @@ def _trajectory(models: list[nn.Module], x: Tensor, y: Tensor, steps: int, lr: f
     if batched:
         x, y, x_grid = (t.expand(b, *t.shape) for t in (x, y, x_grid))
     history = [params]
-    for _ in range(steps if len(x.shape) and x.shape[-2] else 0):
+    for _ in range(steps if x.shape[-2] else 0):
         params = adapt(models[0], x, y, 1, lr, first_order=True, params=params)
         params = {n: p.detach() for n, p in params.items()}
         history.append(params)
-    with torch.no_grad():
-        if batched:  # every step's parameters for every model in one forward pass
-            stacked = {n: torch.cat([h[n] for h in history]) for n in params}
-            grid = x_grid.repeat(len(history), 1, 1)
-            out = predict(models[0], stacked, grid).view(len(history), b, -1)
-        else:
-            out = torch.stack([predict(models[0], h, x_grid).view(1, -1) for h in history])
+    with torch.no_grad():  # one (b, N_GRID) pass per step: small tensors, cheaper than one big pass
+        out = torch.stack([predict(models[0], h, x_grid).view(b, -1) for h in history])
     if len(history) < steps + 1:  # no points: nothing to adapt to, every step shows the start
         out = out[:1].expand(steps + 1, *out.shape[1:])
     return out
@@ -425,7 +420,8 @@ class Playground:
         import ipywidgets as w
         from matplotlib.figure import Figure
 
-        self.figure = Figure(figsize=(7.5, 4.0), dpi=90, layout="constrained")
+        self.figure = Figure(figsize=(8.6, 4.0), dpi=90)
+        self.figure.subplots_adjust(left=0.07, right=0.72, bottom=0.12, top=0.91)  # fixed: no layout work per draw
         self.canvas = None
         if self.clickable:
             try:  # an ipympl canvas without pyplot, so later plt calls cannot draw on it
@@ -451,13 +447,48 @@ class Playground:
             self.view = w.Image(format="png")
             self.view.add_class("maml-image")
 
+        # Everything that moves is "animated": a full draw paints the rest once (axes, ticks, legend) and
+        # keeps it as the background; an update restores it and paints only the moving parts (blitting).
         ax = self.ax = self.figure.add_subplot()
         self.truth_line, = ax.plot([], [], "--", color=COLORS["truth"], lw=1.5, label=LABELS["truth"])
         self.lines = {name: ax.plot([], [], color=COLORS.get(name), lw=2, label=LABELS.get(name, name))[0]
                       for name in self.models}
         self.points_line, = ax.plot([], [], "o", color=COLORS["truth"], ms=6, zorder=5, label="support points")
-        ax.set(xlim=TASKS.x_range, xlabel="x", ylabel="y")
-        ax.legend(loc="upper left", fontsize="small", ncol=2)
+        self.moving = [self.truth_line, *self.lines.values(), self.points_line]  # text is slow to paint: none here
+        for artist in self.moving:
+            artist.set_animated(True)
+        ax.set(xlim=TASKS.x_range, ylim=(-6, 6), xlabel="x", ylabel="y", title="Five models adapting to the points")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0)
+        self._background = None
+        self.figure.canvas.mpl_connect("draw_event", self._safe(self._on_draw))
+
+    def _on_draw(self, event: object) -> None:
+        """After a full draw: keep the static parts as the background, then paint the moving parts."""
+        self._background = self.figure.canvas.copy_from_bbox(self.figure.bbox)
+        for artist in self.moving:
+            self.figure.draw_artist(artist)
+
+    def _render(self, full: bool) -> None:
+        """Repaint: everything (full, e.g. new y-limits) or only the moving parts over the background."""
+        canvas = self.figure.canvas
+        if full or self._background is None:
+            if self.clickable:  # the browser asks for the full draw when it is ready (and not before)
+                self._background = None
+                canvas.draw_idle()
+                return
+            canvas.draw()  # fires draw_event -> _on_draw
+        else:
+            canvas.restore_region(self._background)
+            for artist in self.moving:
+                self.figure.draw_artist(artist)
+            if self.clickable:
+                canvas.blit(self.figure.bbox)  # ipympl sends the changed pixels to the browser
+        if not self.clickable:
+            from PIL import Image
+
+            with io.BytesIO() as buf:
+                Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buf, format="png", compress_level=1)
+                self.view.value = buf.getvalue()
 
     # -- actions (also the scripting API) -------------------------------------------------------------
     def points(self) -> tuple[np.ndarray, np.ndarray]:
@@ -517,10 +548,11 @@ class Playground:
             line.set_visible(y is not None)
             if y is not None:
                 line.set_data(state.x_grid, y)
-        lim = max(3.0, 1.3 * abs(state.amplitude), 1.15 * float(np.abs(state.y_points).max(initial=0.0)))
-        self.ax.set_ylim(-lim, lim)
-        self.ax.set_title(f"A = {state.amplitude:.2f}, φ = {state.phase:.2f}, K = {state.k_shot}: "
-                          f"after {state.step(step)} step{'s' * (state.step(step) != 1)} at α = {state.inner_lr:g}")
+        need = max(1.3 * abs(state.amplitude), 1.15 * float(np.abs(state.y_points).max(initial=0.0)))
+        lim = 6.0 if need <= 6 else 2.0 * math.ceil(need / 2)  # few distinct limits: most updates only blit
+        full = self.ax.get_ylim() != (-lim, lim)
+        if full:
+            self.ax.set_ylim(-lim, lim)
         for name, readout in self.readouts.items():
             if name not in state.mse:
                 text = "n/a"
@@ -533,14 +565,12 @@ class Playground:
         how = ("placed by clicking (undo / clear to remove)" if self.source == "clicked"
                else f"sampled from the task{' on x ≥ 0' if self.one_half.value else ''} (K slider; "
                     + ("click the plot to place your own)" if self.clickable else "new random task to redraw)"))
-        self.points_info.value = f"{state.k_shot} support point{'s' * (state.k_shot != 1)} {how}."
+        s = state.step(step)
+        self.points_info.value = (f"<b>A = {state.amplitude:.2f}, φ = {state.phase:.2f}, after {s} "
+                                  f"step{'s' * (s != 1)} at α = {state.inner_lr:g}</b> &middot; {state.k_shot} "
+                                  f"support point{'s' * (state.k_shot != 1)} {how}.")
         self._show_messages()
-        if self.clickable:
-            self.canvas.draw_idle()
-        else:
-            with io.BytesIO() as buf:
-                self.figure.savefig(buf, format="png")
-                self.view.value = buf.getvalue()
+        self._render(full)
         self.timings["redraw_ms"] = 1e3 * (time.perf_counter() - start)
 
     # -- plumbing -------------------------------------------------------------------------------------

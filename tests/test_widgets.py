@@ -265,7 +265,7 @@ def test_steps_slider_only_picks_a_precomputed_step(playground, monkeypatch):
     before = readouts(playground)
     playground.steps.value = 0
     assert calls == [] and readouts(playground) != before
-    assert "after 0 steps" in playground.ax.get_title()
+    assert "after 0 steps" in playground.points_info.value
 
 
 def test_controls_recompute_and_change_the_readouts(playground):

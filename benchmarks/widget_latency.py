@@ -1,0 +1,87 @@
+"""ms per playground update (notebooks/04): compute for all five models, and the full update with redraw.
+
+  compute     maml_lite.widgets.update(): 5 models x steps 0..10 on K points, one batched pass (goal <= 5 ms)
+  loop        the same with one update() call per model (what batching saves)
+  steps pick  moving the steps slider: no compute, only the redraw
+  full        what a slider release costs: update() + redraw (repaint + PNG, the static-image view)
+  full draw   a complete Agg render (only when the y-limits change; otherwise the redraw repaints just the
+              moving lines over a saved background, as ipympl does too, then sends the changed pixels)
+
+Usage: .venv/bin/python benchmarks/widget_latency.py [--repeats 100] [--k 10] [--strict]
+One thread (as in the notebooks). Prints the median of several timing rounds, in ms. Uses the shipped
+checkpoints when present, else untrained networks (the cost is the same). The machines are shared and
+noisy: rerun on a quiet machine before trusting a figure near the goal. --strict exits 1 above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+from maml_lite import widgets as mw  # noqa: E402
+
+GOAL_MS = 5.0
+
+
+def timed(step, repeats: int, rounds: int = 5) -> float:
+    """Median over `rounds` of the mean ms per call of step()."""
+    for _ in range(max(3, repeats // 10)):
+        step()
+    per_round = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        per_round.append((time.perf_counter() - start) / repeats * 1e3)
+    return statistics.median(per_round)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=100)
+    ap.add_argument("--k", type=int, default=10, help="support points (the K slider goes to 20)")
+    ap.add_argument("--strict", action="store_true", help=f"exit 1 if compute per update > {GOAL_MS} ms")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    try:
+        models = mw.load_models()
+        source = "shipped checkpoints"
+    except (FileNotFoundError, ValueError):
+        models = {name: mw.scratch_model(seed) for seed, name in enumerate(mw.MODELS)}
+        source = "untrained networks (checkpoints not found)"
+    x, y = mw.sample_points(2.0, 1.0, args.k, seed=0)
+    steps = mw.MAX_STEPS
+
+    compute = timed(lambda: mw.update(models, x, y, 2.0, 1.0, steps, 0.01), args.repeats)
+    loop = timed(lambda: [mw.update({n: m}, x, y, 2.0, 1.0, steps, 0.01) for n, m in models.items()],
+                 max(10, args.repeats // 5))
+
+    pg = mw.Playground(models, k_shot=args.k, clickable=False)
+    redraws = max(5, args.repeats // 10)
+    pick = timed(lambda: pg.steps.set_trait("value", (pg.steps.value + 1) % (steps + 1)), redraws)
+    full = timed(pg.recompute, redraws)
+    agg = timed(pg.figure.canvas.draw, max(3, redraws // 3))
+
+    print(f"playground update, {len(models)} models ({source}), K={args.k}, steps 0..{steps}, 1 thread, "
+          f"torch {torch.__version__}")
+    print(f"  compute per update (all models, batched) {compute:8.2f} ms   goal <= {GOAL_MS:g} ms")
+    print(f"  compute, one model at a time              {loop:8.2f} ms   ({loop / compute:.1f}x the batched pass)")
+    print(f"  steps slider (pick a step + redraw)       {pick:8.2f} ms")
+    print(f"  full update incl. redraw (repaint + PNG)  {full:8.2f} ms")
+    print(f"  complete Agg draw (rare: new y-limits)    {agg:8.2f} ms")
+    if compute > GOAL_MS:
+        print(f"  compute is above the {GOAL_MS:g} ms goal (a busy machine? rerun when it is quiet)")
+        return 1 if args.strict else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
