@@ -563,8 +563,8 @@ class Playground:
             readout.value = (f'<span style="color:{COLORS.get(name, "#333")}">&#9632;</span> '
                              f"{html.escape(LABELS.get(name, name))}: <b>{text}</b>")
         how = ("placed by clicking (undo / clear to remove)" if self.source == "clicked"
-               else f"sampled from the task{' on x ≥ 0' if self.one_half.value else ''} (K slider; "
-                    + ("click the plot to place your own)" if self.clickable else "new random task to redraw)"))
+               else f"sampled from the task{' on x ≥ 0' if self.one_half.value else ''} (K slider"
+                    + ("; or click the plot to place your own)" if self.clickable else ")"))
         s = state.step(step)
         self.points_info.value = (f"<b>A = {state.amplitude:.2f}, φ = {state.phase:.2f}, after {s} "
                                   f"step{'s' * (s != 1)} at α = {state.inner_lr:g}</b> &middot; {state.k_shot} "
