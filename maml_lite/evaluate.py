@@ -23,7 +23,8 @@ from .tasks import SineTasks, _check_count
 class EvalResult:
     """MSE after each number of SGD steps. Lists are indexed like `steps`.
 
-    mean is taken over *all* tasks, so one diverged task makes it inf or nan; `nonfinite` counts them.
+    mean is taken over *all* tasks, so one diverged task makes it inf or nan; `nonfinite` counts them,
+    and `median` (over tasks) shows what a typical task looks like regardless.
     """
 
     k_shot: int
@@ -32,6 +33,7 @@ class EvalResult:
     mean: list[float]
     ci95: list[float]
     nonfinite: list[int]
+    median: list[float]
 
     def at(self, step: int) -> tuple[float, float]:
         """(mean, ci95) after `step` SGD steps."""
@@ -39,7 +41,7 @@ class EvalResult:
         return self.mean[i], self.ci95[i]
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("k_shot", "n_tasks", "steps", "mean", "ci95", "nonfinite")}
+        return {k: getattr(self, k) for k in ("k_shot", "n_tasks", "steps", "mean", "ci95", "nonfinite", "median")}
 
     def __str__(self) -> str:
         lines = [f"K={self.k_shot}, {self.n_tasks} tasks: steps  MSE +- 95% CI  (non-finite tasks)"]
@@ -76,14 +78,15 @@ def evaluate(
     x_grid = tasks.grid(100).expand(n_tasks, 100, 1)
     y_grid = tasks.function(x_grid, batch.amplitude, batch.phase)
     params = {n: p.detach().expand(n_tasks, *p.shape) for n, p in model.named_parameters()}
-    mean, ci95, nonfinite = [], [], []
+    mean, ci95, nonfinite, median = [], [], [], []
     for step in range(steps[-1] + 1):
         if step in steps:
             per_task = grid_mse_per_task(model, params, x_grid, y_grid)
             mean.append(per_task.mean().item())
             ci95.append(1.96 * per_task.std().item() / math.sqrt(n_tasks))
             nonfinite.append(int((~torch.isfinite(per_task)).sum()))
+            median.append(per_task.median().item())
         if step < steps[-1]:
             params = adapt(model, batch.x_support, batch.y_support, 1, inner_lr, first_order=True, params=params)
             params = {n: p.detach() for n, p in params.items()}
-    return EvalResult(k_shot, n_tasks, steps, mean, ci95, nonfinite)
+    return EvalResult(k_shot, n_tasks, steps, mean, ci95, nonfinite, median)

@@ -5,6 +5,7 @@ One colour per method in every notebook (Okabe-Ito, readable by colour-blind vie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -49,7 +50,7 @@ def plot_task(ax: Axes, x, y_true, x_points=None, y_points=None, title: str = "A
 def plot_predictions(ax: Axes, x, predictions: Mapping[str, object], styles: Mapping[str, dict] | None = None) -> Axes:
     """Curves of several models on x. predictions: {method name or label: (n, 1) array}."""
     for name, y in predictions.items():
-        style = {"color": color(name.split(" ")[0]), "lw": 2, **(styles or {}).get(name, {})}
+        style = {"color": color(re.split(r"[ ,]", name)[0]), "lw": 2, **(styles or {}).get(name, {})}
         ax.plot(np.ravel(x), np.ravel(y), label=LABELS.get(name, name), **style)
     ax.legend(loc="best", fontsize="small")
     return ax
@@ -87,6 +88,7 @@ def table2(results: Mapping[str, EvalResult], steps=(1, 5, 10)) -> str:
         for s in steps:
             m, c = r.at(s)
             paper = PAPER_TABLE2.get(name, {}).get(s) if r.k_shot == 5 else None
-            cells.append(f"{m:.2f} +- {c:.2f}" + (f" ({paper:.2f})" if paper is not None else "       "))
+            cell = f"{m:.2f} +- {c:.2f}" if abs(m) < 1e3 else f"{m:.1e} +- {c:.1e}"  # a diverged task: huge mean
+            cells.append(cell + (f" ({paper:.2f})" if paper is not None else "       "))
         rows.append(f"{LABELS.get(name, name):24s}" + "".join(f"{cell:>24s}" for cell in cells))
     return "\n".join(rows)
