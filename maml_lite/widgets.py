@@ -223,13 +223,13 @@ def _trajectory(models: list[nn.Module], x: Tensor, y: Tensor, steps: int, lr: f
     named = [dict(m.named_parameters()) for m in models]
     params = ({n: torch.stack([p[n].detach() for p in named]) for n in named[0]} if batched
               else {n: p.detach() for n, p in named[0].items()})
+    params = {n: p.requires_grad_() for n, p in params.items()}  # fresh leaves: the models are never touched
     b = len(models)
     if batched:
         x, y, x_grid = (t.expand(b, *t.shape) for t in (x, y, x_grid))
     history = [params]
-    for _ in range(steps if x.shape[-2] else 0):
+    for _ in range(steps if x.shape[-2] else 0):  # first order: each step's gradient stops at that step's params
         params = adapt(models[0], x, y, 1, lr, first_order=True, params=params)
-        params = {n: p.detach() for n, p in params.items()}
         history.append(params)
     with torch.no_grad():  # one (b, N_GRID) pass per step: small tensors, cheaper than one big pass
         out = torch.stack([predict(models[0], h, x_grid).view(b, -1) for h in history])

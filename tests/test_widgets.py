@@ -50,6 +50,14 @@ def test_batched_update_matches_adapting_each_model_alone(models):
             assert state.mse_at(name, step) == pytest.approx(((expected - true) ** 2).mean(), rel=1e-4)
 
 
+def test_update_leaves_the_models_untouched(models):
+    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in models.items()}
+    mw.update(models, *points(k=10), 2.0, 1.0, inner_steps=10, inner_lr=0.5)
+    for name, model in models.items():
+        assert all(torch.equal(a, b) for a, b in zip(before[name], model.parameters()))
+        assert all(p.grad is None for p in model.parameters())
+
+
 def test_state_shapes_and_order(models):
     state = mw.update(models, *points(), 2.0, 1.0)
     assert list(state.predictions) == list(models)
