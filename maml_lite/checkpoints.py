@@ -16,7 +16,7 @@ from torch import nn
 
 from .model import ACTIVATIONS, MLP
 
-PRETRAINED = ("maml", "fomaml", "reptile", "pretrain")
+PRETRAINED = ("maml", "fomaml", "reptile", "pretrain", "metasgd")
 FORMAT = "maml_lite-checkpoint-v1"
 
 

@@ -1,0 +1,72 @@
+"""The shipped checkpoints load safely and meet the bars we promise, on 1000 fresh tasks.
+
+Bars (paper, Finn et al. 2017, Table 2, K=5: MAML 0.67 / 0.38 / 0.35 after 1 / 5 / 10 steps):
+MAML at most 0.50 / 0.30 / 0.25 and never a non-finite task; FOMAML and Reptile clearly better than
+the pretrained baseline at every step count; the baseline shows the paper's gap (K=5, 1 step > 2).
+"""
+
+import functools
+
+import pytest
+import torch
+
+import maml_lite as ml
+
+N_TASKS = 1000
+SHIPPED = list(ml.PRETRAINED)
+STABLE = ["maml", "fomaml", "reptile", "pretrain"]  # Meta-SGD's rates are learned for ONE step (notebook 05)
+
+
+@functools.cache
+def result(name: str, k_shot: int) -> ml.EvalResult:
+    torch.set_num_threads(1)
+    model = ml.load_pretrained(name)
+    return ml.evaluate(model, k_shot, n_tasks=N_TASKS, inner_lr=getattr(model, "learned_inner_lr", 0.01))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_loads_as_a_sine_regressor(name):
+    model = ml.load_pretrained(name)
+    assert isinstance(model, torch.nn.Module)
+    out = model(torch.linspace(-5, 5, 7)[:, None])
+    assert out.shape == (7, 1) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_model_card_matches_a_fresh_evaluation(name):
+    card = ml.model_card(name)
+    assert card["method"] == name and card["training_seconds"] > 0
+    for k in (5, 10, 20):
+        ours = result(name, k)
+        assert card["evaluation"][f"K={k}"]["mean"] == pytest.approx(ours.mean, rel=1e-4, nan_ok=True)
+
+
+@pytest.mark.parametrize("k_shot", [5, 10, 20])
+@pytest.mark.parametrize("name", STABLE)
+def test_no_task_diverges_within_ten_steps(name, k_shot):
+    assert result(name, k_shot).nonfinite == [0] * 11
+
+
+def test_maml_beats_the_paper_at_k5():
+    r = result("maml", 5)
+    for step, bar in ((1, 0.50), (5, 0.30), (10, 0.25)):
+        assert r.at(step)[0] <= bar, f"MAML K=5 after {step} steps: {r.at(step)[0]:.3f} > {bar}"
+
+
+def test_pretrained_baseline_shows_the_papers_gap():
+    assert result("pretrain", 5).at(1)[0] > 2.0
+
+
+@pytest.mark.parametrize("k_shot", [5, 10, 20])
+@pytest.mark.parametrize("name", ["maml", "fomaml", "reptile"])
+def test_meta_learned_models_clearly_beat_the_baseline_at_every_step(name, k_shot):
+    ours, base = result(name, k_shot), result("pretrain", k_shot)
+    for step in range(1, 11):
+        (m, c), (bm, bc) = ours.at(step), base.at(step)
+        assert m + c < bm - bc, f"{name} K={k_shot} step {step}: {m:.3f}+-{c:.3f} vs baseline {bm:.3f}+-{bc:.3f}"
+
+
+@pytest.mark.parametrize("k_shot", [5, 10, 20])
+def test_metasgd_adapts_in_one_step_better_than_maml(k_shot):
+    (m, c), (maml, maml_c) = result("metasgd", k_shot).at(1), result("maml", k_shot).at(1)
+    assert m + c < maml - maml_c, f"K={k_shot}, 1 step: Meta-SGD {m:.3f}+-{c:.3f} vs MAML {maml:.3f}+-{maml_c:.3f}"
