@@ -17,6 +17,7 @@ Usage:
     python tools/set_repo.py            # stamp in place
     python tools/set_repo.py --check    # exit 1 and list what is out of date (changes nothing)
     python tools/set_repo.py --badges   # print the README badge block
+    python tools/set_repo.py notebooks/01_fine_tuning.ipynb   # only the files named
 """
 
 from __future__ import annotations
@@ -165,9 +166,13 @@ def stamp_readme(text: str, cfg: Config) -> str | None:
     return text[:i] + badge_block(cfg) + text[j + len(END) :]
 
 
-def run(cfg: Config, check: bool) -> int:
+def run(cfg: Config, check: bool, only: list[Path] | None = None) -> int:
+    """Stamp (or, with check, only report) every notebook and README, or just the files in `only`."""
     problems, changed = [], []
+    only = None if only is None else {p.resolve() for p in only}
     for path in cfg.notebooks():
+        if only is not None and path.resolve() not in only:
+            continue
         rel = path.relative_to(cfg.root)
         raw = path.read_text(encoding="utf-8")
         new = stamp_text(raw, cfg)
@@ -187,7 +192,7 @@ def run(cfg: Config, check: bool) -> int:
             if not check:
                 path.write_text(new, encoding="utf-8")
     readme = cfg.root / "README.md"
-    if readme.exists():
+    if readme.exists() and (only is None or readme.resolve() in only):
         text = readme.read_text(encoding="utf-8")
         new = stamp_readme(text, cfg)
         if new is None:
@@ -212,12 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is out of date")
     ap.add_argument("--badges", action="store_true", help="print the README badge block and exit")
+    ap.add_argument("files", nargs="*", type=Path, help="only these notebooks / README.md (default: all)")
     args = ap.parse_args(argv)
     cfg = Config()
     if args.badges:
         print(badge_block(cfg))
         return 0
-    return run(cfg, args.check)
+    return run(cfg, args.check, args.files or None)
 
 
 if __name__ == "__main__":
