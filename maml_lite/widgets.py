@@ -373,18 +373,15 @@ class Playground:
         self.inner_lr = w.FloatLogSlider(value=inner_lr, base=10, min=-4, max=1, step=0.25, description="inner lr α",
                                          continuous_update=False, readout_format=".3g", style=wide)
         self.points_info = w.HTML()
-        self.readouts = {name: w.HTML() for name in self.models}
+        self.readouts = w.HTML()  # one widget for all five: one message to the browser per update, not five
         self.messages = w.HTML()
         self.note = w.HTML()
         for widget, css in ((self.amplitude, "amplitude-slider"), (self.phase, "phase-slider"),
                             (self.new_task, "new-task"), (self.k_shot, "k-slider"), (self.one_half, "half-toggle"),
                             (self.undo, "undo"), (self.clear, "clear"), (self.steps, "steps-slider"),
                             (self.inner_lr, "lr-slider"), (self.points_info, "points-info"),
-                            (self.messages, "messages"), (self.note, "note")):
+                            (self.messages, "messages"), (self.note, "note"), (self.readouts, "readouts")):
             widget.add_class(f"maml-{css}")
-        for name, readout in self.readouts.items():
-            readout.add_class("maml-mse")
-            readout.add_class(f"maml-mse-{name}")
 
         self.clickable = ipympl_active() if clickable is None else bool(clickable)
         self._make_figure()
@@ -404,7 +401,7 @@ class Playground:
         row = lambda *children: w.HBox(list(children), layout=w.Layout(flex_flow="row wrap"))  # noqa: E731
         self.widget = w.VBox([
             self.view,
-            w.HBox(list(self.readouts.values()), layout=w.Layout(flex_flow="row wrap", grid_gap="12px")),
+            self.readouts,
             row(self.amplitude, self.phase, self.new_task),
             row(self.k_shot, self.one_half, self.undo, self.clear),
             row(self.steps, self.inner_lr),
@@ -420,8 +417,8 @@ class Playground:
         import ipywidgets as w
         from matplotlib.figure import Figure
 
-        self.figure = Figure(figsize=(8.6, 4.0), dpi=90)
-        self.figure.subplots_adjust(left=0.07, right=0.72, bottom=0.12, top=0.91)  # fixed: no layout work per draw
+        self.figure = Figure(figsize=(7.6, 3.5), dpi=80)  # 608 x 280 px: every repaint is PNG-encoded, keep it small
+        self.figure.subplots_adjust(left=0.07, right=0.74, bottom=0.13, top=0.9)  # fixed: no layout work per draw
         self.canvas = None
         if self.clickable:
             try:  # an ipympl canvas without pyplot, so later plt calls cannot draw on it
@@ -458,7 +455,7 @@ class Playground:
         for artist in self.moving:
             artist.set_animated(True)
         ax.set(xlim=TASKS.x_range, ylim=(-6, 6), xlabel="x", ylabel="y", title="Five models adapting to the points")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small", borderaxespad=0)
         self._background = None
         self.figure.canvas.mpl_connect("draw_event", self._safe(self._on_draw))
 
@@ -553,15 +550,12 @@ class Playground:
         full = self.ax.get_ylim() != (-lim, lim)
         if full:
             self.ax.set_ylim(-lim, lim)
-        for name, readout in self.readouts.items():
-            if name not in state.mse:
-                text = "n/a"
-            elif state.curve(name, step) is None:
-                text = f"diverged (step {state.diverged_at[name]})"
-            else:
-                text = f"MSE {state.mse_at(name, step):.3f}"
-            readout.value = (f'<span style="color:{COLORS.get(name, "#333")}">&#9632;</span> '
-                             f"{html.escape(LABELS.get(name, name))}: <b>{text}</b>")
+        cells = []
+        for name, text in self.readout_texts().items():
+            cells.append(f'<span class="maml-mse maml-mse-{html.escape(name)}"><span style="color:'
+                         f'{COLORS.get(name, "#333")}">&#9632;</span> {html.escape(LABELS.get(name, name))}: '
+                         f"<b>{text}</b></span>")
+        self.readouts.value = f'<div style="display:flex;flex-wrap:wrap;column-gap:18px">{"".join(cells)}</div>'
         how = ("placed by clicking (undo / clear to remove)" if self.source == "clicked"
                else f"sampled from the task{' on x ≥ 0' if self.one_half.value else ''} (K slider"
                     + ("; or click the plot to place your own)" if self.clickable else ")"))
@@ -572,6 +566,18 @@ class Playground:
         self._show_messages()
         self._render(full)
         self.timings["redraw_ms"] = 1e3 * (time.perf_counter() - start)
+
+    def readout_texts(self) -> dict[str, str]:
+        """What the readouts show for each model at the current step: "MSE 0.123", "diverged (step 3)"."""
+        state, step, out = self.state, self.steps.value, {}
+        for name in self.models:
+            if state is None or name not in state.mse:
+                out[name] = "n/a"
+            elif state.curve(name, step) is None:
+                out[name] = f"diverged (step {state.diverged_at[name]})"
+            else:
+                out[name] = f"MSE {state.mse_at(name, step):.3f}"
+        return out
 
     # -- plumbing -------------------------------------------------------------------------------------
     def _show_messages(self) -> None:

@@ -251,7 +251,7 @@ def playground(models):
 
 
 def readouts(pg):
-    return [r.value for r in pg.readouts.values()]
+    return list(pg.readout_texts().values())
 
 
 def test_playground_starts_with_a_drawing_and_no_messages(playground):
@@ -336,9 +336,10 @@ def test_callback_errors_go_to_the_message_area(playground, monkeypatch):
 
 def test_widgets_carry_stable_css_classes(playground):
     classes = {c for w in (playground.widget, playground.k_shot, playground.steps, playground.messages,
-                           playground.view, *playground.readouts.values()) for c in w._dom_classes}
+                           playground.view, playground.readouts) for c in w._dom_classes}
     assert {"maml-playground", "maml-k-slider", "maml-steps-slider", "maml-messages", "maml-image",
-            "maml-mse", "maml-mse-maml"} <= classes
+            "maml-readouts"} <= classes
+    assert 'class="maml-mse maml-mse-maml"' in playground.readouts.value  # one span per model, for the browser test
 
 
 def test_clickable_canvas_where_ipympl_is_installed(models):

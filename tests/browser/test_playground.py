@@ -3,7 +3,8 @@
 Runs every cell of a temporary copy of notebooks/04_live_adaptation.ipynb (the committed outputs are not
 touched), checks there is no error output, moves the K and steps sliders with the keyboard, clicks on
 the ipympl canvas, and checks that the MSE readouts and the drawing change. Input-to-redraw latency
-(input sent -> the canvas repainted, timed inside the page) is printed; its median must be <= 150 ms.
+(input sent -> the canvas repainted, timed inside the page) is printed; its median must be <= 150 ms
+(MAML_LATENCY_GOAL_MS=... changes the bound, e.g. on a shared, overloaded machine).
 Screenshots go to artifacts/ (gitignored).
 
 Needs: apt-get install -y chromium   and   pip install playwright   (never `playwright install`: the
@@ -33,7 +34,7 @@ ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-LATENCY_GOAL_MS = 150.0
+LATENCY_GOAL_MS = float(os.environ.get("MAML_LATENCY_GOAL_MS", 150))  # the goal; raise it on a slow runner
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
@@ -207,7 +208,7 @@ def test_playground_runs_and_responds(page, lab):
 
     # Clicks on the canvas place points; each changes the predictions.
     box = page.locator(".maml-canvas canvas").first.bounding_box()
-    # fractions of the canvas inside the axes (which span x 0.07-0.72, y 0.09-0.88 of the figure from the top)
+    # fractions of the canvas inside the axes (which span x 0.07-0.74, y 0.10-0.87 of the figure from the top)
     for i, (fx, fy) in enumerate([(0.25, 0.4), (0.45, 0.6), (0.6, 0.35)], start=1):
         before = texts(page, ".maml-mse")
         x, y = box["x"] + fx * box["width"], box["y"] + fy * box["height"]
