@@ -290,6 +290,15 @@ def test_controls_recompute_and_change_the_readouts(playground):
     assert any("diverged" in r for r in readouts(playground))
 
 
+def test_a_large_amplitude_widens_the_plot_and_is_labelled(playground):
+    before = playground.view.value
+    playground.amplitude.value = 7.5  # |y| up to 7.5: the y-limits grow, so the whole figure is redrawn
+    assert playground.ax.get_ylim() == (-10.0, 10.0) and playground.view.value != before
+    assert "outside the meta-training range" in playground.messages.value
+    playground.amplitude.value = 2.0
+    assert playground.ax.get_ylim() == (-6.0, 6.0) and playground.messages.value == ""
+
+
 def test_new_random_task_recomputes_once_and_is_seeded(models, monkeypatch):
     a, b = mw.Playground(models, seed=5, clickable=False), mw.Playground(models, seed=5, clickable=False)
     calls = []
