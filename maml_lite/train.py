@@ -17,6 +17,8 @@ import argparse
 import json
 import math
 import platform
+import shlex
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -193,6 +195,15 @@ def meta_train(
     return history
 
 
+def _command(argv: list[str]) -> str:
+    """The shell command that reproduces these weights (--note only annotates the card, so it is left out)."""
+    args = list(argv)
+    if "--note" in args:
+        i = args.index("--note")
+        del args[i:i + 2]
+    return shlex.join(["python", "-m", "maml_lite.train", *[a for a in args if not a.startswith("--note=")]])
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: train one checkpoint and write it with a JSON model card beside it."""
     from .checkpoints import save_checkpoint
@@ -226,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         "method": args.method,
         "config": config,
         "recipe_note": args.note,
-        "command": "python -m maml_lite.train " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+        "command": _command(argv if argv is not None else sys.argv[1:]),
         "training_seconds": round(history.seconds, 1),
         "interrupted": history.interrupted,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
