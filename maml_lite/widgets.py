@@ -217,7 +217,8 @@ def _trajectory(models: list[nn.Module], x: Tensor, y: Tensor, steps: int, lr: f
     """Predictions on x_grid after 0..steps SGD steps, for each model: (steps + 1, n_models, N_GRID).
 
     MLPs of one architecture are stacked: each parameter gets a leading model dimension, x is
-    repeated for each model, and one `adapt` call per step moves all of them at once.
+    repeated for each model, and one `adapt` call per step moves all of them at once. A model with
+    `learned_inner_lr` (Meta-SGD) steps with its learned per-parameter rates; the others with lr.
     """
     batched = isinstance(models[0], MLP)
     named = [dict(m.named_parameters()) for m in models]
@@ -227,6 +228,10 @@ def _trajectory(models: list[nn.Module], x: Tensor, y: Tensor, steps: int, lr: f
     b = len(models)
     if batched:
         x, y, x_grid = (t.expand(b, *t.shape) for t in (x, y, x_grid))
+    learned = [getattr(m, "learned_inner_lr", None) for m in models]  # Meta-SGD brings its own step sizes
+    if any(r is not None for r in learned):
+        rates = [r or {n: torch.full_like(p, lr) for n, p in named[i].items()} for i, r in enumerate(learned)]
+        lr = {n: torch.stack([r[n] for r in rates]) for n in named[0]} if batched else rates[0]
     history = [params]
     for _ in range(steps if x.shape[-2] else 0):  # first order: each step's gradient stops at that step's params
         params = adapt(models[0], x, y, 1, lr, first_order=True, params=params)
@@ -314,6 +319,11 @@ def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr,
     predictions, mse, diverged_at = ({n: d[n] for n in order} for d in (predictions, mse, diverged_at))
 
     gone = {n: s for n, s in diverged_at.items() if s is not None}
+    own_rates = {n for n in gone if getattr(usable[n], "learned_inner_lr", None) is not None}
+    if own_rates:
+        which = ", ".join(f"{LABELS.get(n, n)} (step {gone.pop(n)})" for n in sorted(own_rates))
+        messages.append(f"Diverged: {which}. Its step sizes were meta-learned for ONE step, so further steps "
+                        "overshoot (notebook 05); the inner learning rate slider does not apply to it.")
     if gone:
         which = ", ".join(f"{LABELS.get(n, n)} (step {s})" for n, s in gone.items())
         messages.append(f"Diverged with inner_lr={lr:g}: {which}. Each step overshoots and the prediction blows "

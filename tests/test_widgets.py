@@ -369,3 +369,31 @@ def test_pretrained_models_load_when_shipped():
     assert state.messages == ()
     # meta-learning works: after one step MAML beats the network trained from scratch
     assert state.mse_at("maml", 1) < state.mse_at("scratch", 1)
+
+
+def test_metasgd_steps_with_its_own_learned_rates_in_the_batched_pass():
+    """A Meta-SGD model in the playground adapts with its learned per-parameter rates, not the slider's."""
+    models = {"maml": ml.load_pretrained("maml"), "metasgd": ml.load_pretrained("metasgd")}
+    x, y = mw.sample_points(2.0, 1.0, 5)
+    state = mw.update(models, x, y, 2.0, 1.0, inner_steps=1, inner_lr=0.01)
+    meta = models["metasgd"]
+    xs, ys = torch.tensor(x, dtype=torch.float32)[:, None], torch.tensor(y, dtype=torch.float32)[:, None]
+    alone = ml.adapt(meta, xs, ys, 1, meta.learned_inner_lr, first_order=True)
+    grid = torch.linspace(-5, 5, mw.N_GRID, dtype=torch.float64).float()[:, None]
+    expected = ml.predict(meta, alone, grid).detach().double().numpy().ravel()
+    np.testing.assert_allclose(state.predictions["metasgd"][1], expected, rtol=1e-4, atol=1e-4)
+    plain = mw.update({"maml": models["maml"]}, x, y, 2.0, 1.0, inner_steps=1, inner_lr=0.01)
+    np.testing.assert_allclose(state.predictions["maml"][1], plain.predictions["maml"][1], rtol=1e-5, atol=1e-5)
+    assert state.mse["metasgd"][1] < state.mse["metasgd"][0]
+
+
+def test_metasgd_divergence_message_names_its_learned_rates():
+    models = {"metasgd": ml.load_pretrained("metasgd")}
+    for seed in range(30):  # find points where more steps with the one-step rates blow up
+        x, y = mw.sample_points(4.5, 2.0, 5, seed=seed)
+        state = mw.update(models, x, y, 4.5, 2.0, inner_steps=10, inner_lr=0.01)
+        if state.diverged_at["metasgd"] is not None:
+            assert any("meta-learned for ONE step" in m for m in state.messages)
+            assert state.curve("metasgd", 10) is None  # no NaN curve is drawn
+            return
+    raise AssertionError("expected Meta-SGD to diverge within 10 steps on one of 30 point sets")
