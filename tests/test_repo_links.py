@@ -1,7 +1,7 @@
 """The repository address and pinned revision live in pyproject.toml only.
 
 Every notebook's Colab install line, every repository link in the notebooks and README's badge block
-must match it (fix: `python tools/set_repo.py`). Binder's pins must match requirements.txt.
+must match it (fix: `python .ci/set_repo.py`). Binder's pins must match requirements.txt.
 """
 
 import importlib.util
@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("set_repo", ROOT / "tools" / "set_repo.py")
+_spec = importlib.util.spec_from_file_location("set_repo", ROOT / ".ci" / "set_repo.py")
 set_repo = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(set_repo)
 
 CFG = set_repo.Config(ROOT)
 NOTEBOOKS = CFG.notebooks()
-FIX = "run `python tools/set_repo.py`"
+FIX = "run `python .ci/set_repo.py`"
 
 
 def _source(cell):
