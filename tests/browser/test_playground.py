@@ -188,21 +188,19 @@ def test_playground_runs_and_responds(page, lab):
     playground.screenshot(path=str(ARTIFACTS / "playground_initial.png"))
     latencies: dict[str, list[float]] = {"steps slider": [], "K slider": [], "click": []}
 
-    # Steps slider: each key press shows another precomputed step; the readouts change.
-    handle = slider_handle(page, "maml-steps-slider")
-    handle.focus()
-    for key in ["ArrowRight"] * 4 + ["ArrowLeft"] * 4:
-        before = texts(page, ".maml-mse")
-        latencies["steps slider"].append(
-            input_to_redraw(page, lambda key=key: page.keyboard.press(key), readouts_changed_js(before)))
+    def press(slider_class: str, keys: list[str]) -> list[float]:
+        """Press keys on a slider's handle; each press must change the MSE readouts. Latencies in ms."""
+        slider_handle(page, slider_class).focus()
+        out = []
+        for key in keys:
+            before = texts(page, ".maml-mse")
+            out.append(input_to_redraw(page, lambda key=key: page.keyboard.press(key), readouts_changed_js(before)))
+        return out
 
+    # Steps slider: each key press shows another precomputed step; the readouts change.
+    latencies["steps slider"] = press("maml-steps-slider", ["ArrowRight"] * 4 + ["ArrowLeft"] * 4)
     # K slider: each key press samples another K and recomputes all five models.
-    handle = slider_handle(page, "maml-k-slider")
-    handle.focus()
-    for key in ["ArrowRight"] * 3 + ["ArrowLeft"] * 2:
-        before = texts(page, ".maml-mse")
-        latencies["K slider"].append(
-            input_to_redraw(page, lambda key=key: page.keyboard.press(key), readouts_changed_js(before)))
+    latencies["K slider"] = press("maml-k-slider", ["ArrowRight"] * 3 + ["ArrowLeft"] * 2)
     assert "6 support points sampled" in page.locator(".maml-points-info").inner_text()
     playground.screenshot(path=str(ARTIFACTS / "playground_after_sliders.png"))
 
