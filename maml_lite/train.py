@@ -128,8 +128,9 @@ def meta_train(
     decays outer_lr to zero over `iterations`. `callback(history)` runs every `log_every`
     iterations (e.g. to draw a live loss curve). "metasgd" also learns a per-parameter inner step
     size, starting at inner_lr, and leaves it on the model as `model.learned_inner_lr` (a dict shaped
-    like the parameters; pass it as `inner_lr` to adapt/evaluate). Ctrl-C stops cleanly: the model and the history so
-    far are kept, with history.interrupted = True. Deterministic for a given seed and model init.
+    like the parameters; pass it as `inner_lr` to adapt/evaluate). Ctrl-C stops cleanly: the model
+    and the history so far are kept, with history.interrupted = True. Deterministic for a given seed
+    and model init.
     """
     check_method(method)
     _check_count("iterations", iterations, 0)
@@ -153,7 +154,7 @@ def meta_train(
     lr_at = (lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations))) if schedule == "cosine" else (lambda i: 1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     history = History(method)
-    running, start = 0.0, time.perf_counter()
+    running, completed, start = 0.0, 0, time.perf_counter()
     bar = tqdm(range(1, iterations + 1), desc=method, disable=not progress, leave=False)
     try:
         for it in bar:
@@ -175,6 +176,7 @@ def meta_train(
                 raise DivergenceError(_divergence_message(method, it, "meta-gradient", inner_lr, outer_lr, inner_steps))
             optimizer.step()
             scheduler.step()
+            completed = it
             running += loss.item()
             if it % log_every == 0:
                 history.iterations.append(it)
@@ -185,7 +187,7 @@ def meta_train(
                     callback(history)
     except KeyboardInterrupt:
         history.interrupted = True
-        print(f"Interrupted: {method} stopped after {len(history.iterations) * log_every} logged iterations; "
+        print(f"Interrupted: {method} stopped after {completed} of {iterations} iterations; "
               "the model and the history so far are kept.")
     finally:
         bar.close()

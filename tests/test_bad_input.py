@@ -124,7 +124,7 @@ def test_diverging_learning_rate_stops_with_a_message_and_keeps_finite_weights()
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_ctrl_c_keeps_the_model_and_history():
+def test_ctrl_c_keeps_the_model_and_history(capsys):
     model = ml.make_model()
     calls = []
 
@@ -136,4 +136,5 @@ def test_ctrl_c_keeps_the_model_and_history():
     before = [p.detach().clone() for p in model.parameters()]
     history = ml.meta_train(model, "fomaml", iterations=1000, log_every=10, callback=interrupt, progress=False)
     assert history.interrupted and len(history.loss) == 2 and history.iterations == [10, 20]
+    assert "stopped after 20 of 1000 iterations" in capsys.readouterr().out
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # training so far is kept
