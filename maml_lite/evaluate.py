@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
@@ -41,7 +41,7 @@ class EvalResult:
         return self.mean[i], self.ci95[i]
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("k_shot", "n_tasks", "steps", "mean", "ci95", "nonfinite", "median")}
+        return asdict(self)
 
     def __str__(self) -> str:
         lines = [f"K={self.k_shot}, {self.n_tasks} tasks: steps  MSE +- 95% CI  (non-finite tasks)"]
