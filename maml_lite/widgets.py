@@ -216,31 +216,91 @@ def _groups(models: Mapping[str, nn.Module]) -> list[list[str]]:
 def _trajectory(models: list[nn.Module], x: Tensor, y: Tensor, steps: int, lr: float, x_grid: Tensor) -> Tensor:
     """Predictions on x_grid after 0..steps SGD steps, for each model: (steps + 1, n_models, N_GRID).
 
-    MLPs of one architecture are stacked: each parameter gets a leading model dimension, x is
-    repeated for each model, and one `adapt` call per step moves all of them at once. A model with
-    `learned_inner_lr` (Meta-SGD) steps with its learned per-parameter rates; the others with lr.
+    A group of MLPs takes the fast path, `_mlp_trajectory`; any other module is stepped with
+    autograd via `adapt`, the package's reference implementation. A model with `learned_inner_lr`
+    (Meta-SGD) steps with its learned per-parameter rates; the others with lr.
+    x, y: (k, 1); x_grid: (N_GRID, 1).
     """
-    batched = isinstance(models[0], MLP)
     named = [dict(m.named_parameters()) for m in models]
-    params = ({n: torch.stack([p[n].detach() for p in named]) for n in named[0]} if batched
-              else {n: p.detach() for n, p in named[0].items()})
-    params = {n: p.requires_grad_() for n, p in params.items()}  # fresh leaves: the models are never touched
-    b = len(models)
-    if batched:
-        x, y, x_grid = (t.expand(b, *t.shape) for t in (x, y, x_grid))
     learned = [getattr(m, "learned_inner_lr", None) for m in models]  # Meta-SGD brings its own step sizes
     if any(r is not None for r in learned):
         rates = [r or {n: torch.full_like(p, lr) for n, p in named[i].items()} for i, r in enumerate(learned)]
-        lr = {n: torch.stack([r[n] for r in rates]) for n in named[0]} if batched else rates[0]
+        lr = {n: torch.stack([r[n] for r in rates]) for n in named[0]}  # (n_models, *parameter shape)
+    if isinstance(models[0], MLP):
+        return _mlp_trajectory(models, x, y, steps, lr, x_grid)
+    rate = {n: r[0] for n, r in lr.items()} if isinstance(lr, dict) else lr  # a group of one
+    params = {n: p.detach().requires_grad_() for n, p in named[0].items()}  # fresh leaves: the model is never touched
     history = [params]
-    for _ in range(steps if x.shape[-2] else 0):  # first order: each step's gradient stops at that step's params
-        params = adapt(models[0], x, y, 1, lr, first_order=True, params=params)
+    for _ in range(steps if x.shape[-2] else 0):
+        params = adapt(models[0], x, y, 1, rate, first_order=True, params=params)
         history.append(params)
-    with torch.no_grad():  # one (b, N_GRID) pass per step: small tensors, cheaper than one big pass
-        out = torch.stack([predict(models[0], h, x_grid).view(b, -1) for h in history])
-    if len(history) < steps + 1:  # no points: nothing to adapt to, every step shows the start
-        out = out[:1].expand(steps + 1, *out.shape[1:])
-    return out
+    with torch.no_grad():
+        out = torch.stack([predict(models[0], h, x_grid).view(1, -1) for h in history])
+    return out.expand(steps + 1, 1, out.shape[-1]) if len(history) < steps + 1 else out
+
+
+_ACT = {"relu": lambda z: np.maximum(z, 0, out=z), "tanh": lambda z: np.tanh(z, out=z)}  # in place
+_ACT_SLOPE = {"relu": lambda h: h > 0, "tanh": lambda h: 1 - h * h}  # d act(z)/dz, written with h = act(z)
+
+
+def _linear(h: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """h W^T + b for stacked layers. h: (n, in) or (b, n, in); w: (b, out, in); b: (b, 1, out)."""
+    z = h * w.transpose(0, 2, 1) if w.shape[-1] == 1 else h @ w.transpose(0, 2, 1)  # in=1: an outer product
+    z += b
+    return z
+
+
+def _mlp_trajectory(models: list[MLP], x: Tensor, y: Tensor, steps: int, lr: float | Mapping[str, Tensor],
+                    x_grid: Tensor) -> Tensor:
+    """`_trajectory` for MLPs of one architecture, with backpropagation written out by hand.
+
+    The b models are stacked (W_l: (b, out, in), b_l: (b, 1, out)) and all take each plain SGD
+    step on L = mean_k (f(x_k) - y_k)^2 together. With h_0 = x, h_l = act(h_{l-1} W_l^T + b_l):
+
+        delta_L = 2 (f(x) - y) / (k * out)              (k, out): dL/d output
+        dL/dW_l = delta_l^T h_{l-1},   dL/db_l = sum_k delta_l
+        delta_{l-1} = (delta_l W_l) * act'(h_{l-1})
+
+    This is exactly what autograd computes (tests/test_widgets.py checks it against `adapt`); for
+    networks this small, skipping autograd's bookkeeping and running numpy makes an update about
+    3x faster.
+    """
+    act, slope = _ACT[models[0].activation], _ACT_SLOPE[models[0].activation]
+    n_layers = len(models[0].layers)
+    ws = [np.stack([m.layers[i].weight.detach().numpy() for m in models]) for i in range(n_layers)]
+    bs = [np.stack([m.layers[i].bias.detach().numpy() for m in models])[:, None, :] for i in range(n_layers)]
+    if isinstance(lr, Mapping):  # per-parameter rates, (b, *shape)
+        rw = [lr[f"layers.{i}.weight"].numpy() for i in range(n_layers)]
+        rb = [lr[f"layers.{i}.bias"].numpy()[:, None, :] for i in range(n_layers)]
+    else:
+        rw = rb = [np.float32(lr)] * n_layers
+    xs, ys, k = x.numpy(), y.numpy(), x.shape[0]
+    history = [(ws, bs)]
+    with np.errstate(all="ignore"):  # a diverging rate overflows to inf/NaN; update() reports it
+        for _ in range(steps if k else 0):
+            hs = [np.broadcast_to(xs, (len(models), *xs.shape))]
+            for i in range(n_layers):
+                z = _linear(hs[-1], ws[i], bs[i])
+                hs.append(act(z) if i < n_layers - 1 else z)
+            delta = (hs[-1] - ys) * np.float32(2.0 / ys.size)
+            new_ws, new_bs = [None] * n_layers, [None] * n_layers
+            for i in reversed(range(n_layers)):
+                new_ws[i] = ws[i] - rw[i] * (delta.transpose(0, 2, 1) @ hs[i])
+                new_bs[i] = bs[i] - rb[i] * delta.sum(1, keepdims=True)
+                if i:
+                    delta = (delta @ ws[i]) * slope(hs[i])
+            ws, bs = new_ws, new_bs
+            history.append((ws, bs))
+        grid = []  # one (b, N_GRID) pass per step: small arrays that stay in cache beat one big pass
+        for ws, bs in history:
+            h = x_grid.numpy()
+            for i in range(n_layers):
+                h = _linear(h, ws[i], bs[i])
+                if i < n_layers - 1:
+                    h = act(h)
+            grid.append(h)
+    out = torch.from_numpy(np.stack(grid)).view(len(history), len(models), -1)
+    return out.expand(steps + 1, *out.shape[1:]) if len(history) < steps + 1 else out
 
 
 def update(
