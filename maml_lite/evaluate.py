@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .adapt import adapt, check_inner
 from .model import predict
-from .tasks import SineTasks, _check_count
+from .tasks import SineTasks, TaskBatch, _check_count
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,37 @@ class EvalResult:
         return "\n".join(lines)
 
 
-def grid_mse_per_task(model: nn.Module, params: Mapping[str, Tensor], x_grid: Tensor, y_grid: Tensor) -> Tensor:
-    """MSE of each task's params on its grid. x_grid, y_grid: (n_tasks, n, 1). Returns (n_tasks,)."""
-    with torch.no_grad():
-        return ((predict(model, params, x_grid) - y_grid) ** 2).mean(dim=(-2, -1))
+def task_errors(
+    model: nn.Module,
+    batch: TaskBatch,
+    steps: Iterable[int] = range(11),
+    inner_lr: float | Mapping[str, Tensor] = 0.01,
+    tasks: SineTasks = SineTasks(),
+) -> Tensor:
+    """Each task's MSE on 100 evenly spaced x after each step count: (len(steps), n_tasks).
+
+    batch: the tasks, with their K support points (n_tasks, k, 1) and amplitude/phase (n_tasks,).
+    Each task is adapted from the model's parameters by plain SGD on its support points, one step at
+    a time (nothing is differentiated through), and scored on the whole true curve after each count
+    in `steps` (sorted ascending). `evaluate` averages these; notebooks use them to look at single tasks.
+    """
+    steps = list(steps)
+    if not steps or steps != sorted(steps) or steps[0] < 0:
+        raise ValueError(f"steps must be step counts >= 0 in ascending order, e.g. range(11), got {steps}")
+    check_inner(steps[-1], inner_lr)
+    n_tasks = batch.x_support.shape[0]
+    x_grid = tasks.grid(100).expand(n_tasks, 100, 1)
+    y_grid = tasks.function(x_grid, batch.amplitude, batch.phase)
+    params = {n: p.detach().expand(n_tasks, *p.shape) for n, p in model.named_parameters()}
+    errors = []
+    for step in range(steps[-1] + 1):
+        if step in steps:
+            with torch.no_grad():
+                errors.append(((predict(model, params, x_grid) - y_grid) ** 2).mean(dim=(-2, -1)))
+        if step < steps[-1]:
+            params = adapt(model, batch.x_support, batch.y_support, 1, inner_lr, first_order=True, params=params)
+            params = {n: p.detach() for n, p in params.items()}
+    return torch.stack(errors)
 
 
 def evaluate(
@@ -71,22 +98,15 @@ def evaluate(
     steps = sorted(set(steps))
     if not steps:
         raise ValueError("steps must name at least one step count, e.g. range(11)")
-    check_inner(steps[-1], inner_lr)
     if steps[0] < 0:
         raise ValueError(f"step counts must be >= 0, got {steps[0]}")
+    check_inner(steps[-1], inner_lr)
     batch = tasks.sample(n_tasks, k_shot, generator=torch.Generator().manual_seed(seed))
-    x_grid = tasks.grid(100).expand(n_tasks, 100, 1)
-    y_grid = tasks.function(x_grid, batch.amplitude, batch.phase)
-    params = {n: p.detach().expand(n_tasks, *p.shape) for n, p in model.named_parameters()}
-    mean, ci95, nonfinite, median = [], [], [], []
-    for step in range(steps[-1] + 1):
-        if step in steps:
-            per_task = grid_mse_per_task(model, params, x_grid, y_grid)
-            mean.append(per_task.mean().item())
-            ci95.append(1.96 * per_task.std().item() / math.sqrt(n_tasks))
-            nonfinite.append(int((~torch.isfinite(per_task)).sum()))
-            median.append(per_task.median().item())
-        if step < steps[-1]:
-            params = adapt(model, batch.x_support, batch.y_support, 1, inner_lr, first_order=True, params=params)
-            params = {n: p.detach() for n, p in params.items()}
-    return EvalResult(k_shot, n_tasks, steps, mean, ci95, nonfinite, median)
+    errors = task_errors(model, batch, steps, inner_lr, tasks)  # (len(steps), n_tasks)
+    return EvalResult(
+        k_shot, n_tasks, steps,
+        mean=errors.mean(1).tolist(),
+        ci95=[1.96 * sd / math.sqrt(n_tasks) for sd in errors.std(1).tolist()],
+        nonfinite=(~torch.isfinite(errors)).sum(1).tolist(),
+        median=errors.median(1).values.tolist(),
+    )

@@ -202,6 +202,26 @@ def test_evaluate_follows_the_papers_protocol():
     assert r.mean[1] < r.mean[0]  # two SGD steps on the K points help on average
 
 
+def test_task_errors_score_each_task_after_each_step_count():
+    """Row s, column i: task i's grid MSE after s SGD steps, as adapting that one task alone gives it."""
+    torch.manual_seed(0)
+    model = ml.make_model()
+    b = ml.SineTasks().sample(4, 5, generator=torch.Generator().manual_seed(1))
+    errors = ml.task_errors(model, b, steps=[0, 3], inner_lr=0.02)
+    assert errors.shape == (2, 4)
+    x = torch.linspace(-5, 5, 100)[:, None]
+    for i in range(4):
+        params = ml.adapt(model, b.x_support[i], b.y_support[i], inner_steps=3, inner_lr=0.02)
+        with torch.no_grad():
+            alone = ((ml.predict(model, params, x) - b.amplitude[i] * torch.sin(x - b.phase[i])) ** 2).mean()
+        torch.testing.assert_close(errors[1, i], alone, rtol=1e-5, atol=1e-6)
+    assert (errors[1] < errors[0]).any()
+    with pytest.raises(ValueError, match="ascending"):
+        ml.task_errors(model, b, steps=[3, 1])
+    with pytest.raises(ValueError, match="inner_lr"):
+        ml.task_errors(model, b, steps=[1], inner_lr=-1.0)
+
+
 def test_metasgd_meta_gradient_equals_unrolled_autograd_for_weights_and_rates():
     model, b = model64(), batch(meta_batch=3, dtype=torch.float64)
     rates = {n: (0.01 + 0.02 * torch.rand_like(p, dtype=torch.float64)).requires_grad_()
