@@ -20,7 +20,7 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,14 +60,34 @@ def check_method(method: str) -> str:
 
 
 def meta_loss(model: nn.Module, batch: TaskBatch, first_order: bool = False, inner_steps: int = 1,
-              inner_lr: float | Mapping[str, Tensor] = 0.01) -> Tensor:
+              inner_lr: float | Mapping[str, Tensor] = 0.01,
+              step_weights: Sequence[float] | None = None) -> Tensor:
     """Mean query loss after adapting to each task's support set: MAML's meta-objective.
 
     Its gradient with respect to the model's parameters is the (second-order, or first-order if
     `first_order`) meta-gradient. batch tensors: (meta_batch, k, 1).
+    step_weights: optional, one weight per inner step: the objective becomes sum_s w_s * (query loss
+    after step s), MAML++'s multi-step loss (Antoniou et al. 2019), which asks the initialisation to
+    be good after every step, not only the last. Default: only the last step counts.
     """
-    adapted = adapt(model, batch.x_support, batch.y_support, inner_steps, inner_lr, first_order)
-    return mse(predict(model, adapted, batch.x_query), batch.y_query) / batch.x_query.shape[0]
+    if step_weights is None:
+        adapted = adapt(model, batch.x_support, batch.y_support, inner_steps, inner_lr, first_order)
+        return mse(predict(model, adapted, batch.x_query), batch.y_query) / batch.x_query.shape[0]
+    check_step_weights(step_weights, inner_steps)
+    params, total, meta_batch = None, 0.0, batch.x_query.shape[0]
+    for weight in step_weights:
+        params = adapt(model, batch.x_support, batch.y_support, 1, inner_lr, first_order, params=params)
+        if weight:
+            total = total + weight * (mse(predict(model, params, batch.x_query), batch.y_query) / meta_batch)
+    return total
+
+
+def check_step_weights(step_weights: Sequence[float], inner_steps: int) -> None:
+    weights = list(step_weights)
+    if len(weights) != inner_steps:
+        raise ValueError(f"step_weights needs one weight per inner step ({inner_steps}), got {len(weights)}")
+    if not all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"step_weights must be finite numbers >= 0 with a positive sum, got {weights}")
 
 
 def reptile_direction(model: nn.Module, batch: TaskBatch, inner_steps: int = 5,
@@ -115,6 +135,7 @@ def meta_train(
     inner_lr: float = 0.01,
     outer_lr: float = 1e-3,
     schedule: str = "constant",
+    step_weights: Sequence[float] | None = None,
     tasks: SineTasks = SineTasks(),
     log_every: int = 100,
     callback: Callable[[History], None] | None = None,
@@ -126,7 +147,8 @@ def meta_train(
     query points.
     inner_steps defaults to 1 for MAML/FOMAML (the paper) and 5 for Reptile. schedule "cosine"
     decays outer_lr to zero over `iterations`. `callback(history)` runs every `log_every`
-    iterations (e.g. to draw a live loss curve). "metasgd" also learns a per-parameter inner step
+    iterations (e.g. to draw a live loss curve). step_weights (MAML, FOMAML, Meta-SGD): weigh the
+    query loss after every inner step, see `meta_loss`. "metasgd" also learns a per-parameter inner step
     size, starting at inner_lr, and leaves it on the model as `model.learned_inner_lr` (a dict shaped
     like the parameters; pass it as `inner_lr` to adapt/evaluate). Ctrl-C stops cleanly: the model
     and the history so far are kept, with history.interrupted = True. Deterministic for a given seed
@@ -142,6 +164,10 @@ def meta_train(
         raise ValueError(f"outer_lr must be a finite number > 0, got {outer_lr!r}")
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    if step_weights is not None:
+        if method in ("reptile", "pretrain"):
+            raise ValueError(f"step_weights weigh MAML's query losses; {method} has none")
+        check_step_weights(step_weights, inner_steps)
 
     generator = torch.Generator().manual_seed(seed)
     rates = None
@@ -166,7 +192,7 @@ def meta_train(
                     p.grad = direction[n]
             else:
                 loss = (pretrain_loss(model, batch) if method == "pretrain"
-                        else meta_loss(model, batch, method == "fomaml", inner_steps, rates or inner_lr))
+                        else meta_loss(model, batch, method == "fomaml", inner_steps, rates or inner_lr, step_weights))
             if not torch.isfinite(loss):
                 raise DivergenceError(_divergence_message(method, it, "loss", inner_lr, outer_lr, inner_steps))
             if method != "reptile":
@@ -223,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--inner-lr", type=float, default=0.01)
     ap.add_argument("--outer-lr", type=float, default=1e-3)
     ap.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
+    ap.add_argument("--step-weights", type=lambda v: [float(w) for w in v.split(",")], default=None,
+                    help="weights of the query loss after each inner step, e.g. 0.7,0.3 (MAML++'s multi-step loss)")
     ap.add_argument("--eval-tasks", type=int, default=1000)
     ap.add_argument("--note", default="", help="why this recipe: goes into the model card")
     ap.add_argument("--out", type=Path, required=True, help="checkpoint path, e.g. maml_lite/checkpoints/maml.pt")
@@ -233,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     config = {k: v for k, v in vars(args).items() if k not in ("out", "note", "eval_tasks")}
     history = meta_train(model, args.method, args.iterations, args.seed, meta_batch=args.meta_batch,
                          k_shot=args.k_shot, k_query=args.k_query, inner_steps=args.inner_steps,
-                         inner_lr=args.inner_lr, outer_lr=args.outer_lr, schedule=args.schedule)
+                         inner_lr=args.inner_lr, outer_lr=args.outer_lr, schedule=args.schedule,
+                         step_weights=args.step_weights)
     card = {
         "name": args.out.stem,
         "method": args.method,

@@ -202,6 +202,27 @@ def test_evaluate_follows_the_papers_protocol():
     assert r.mean[1] < r.mean[0]  # two SGD steps on the K points help on average
 
 
+def test_multi_step_loss_weighs_the_query_loss_after_each_step():
+    """step_weights (a, b): a * (loss after 1 step) + b * (loss after 2 steps), gradients included."""
+    model, b = model64(), batch(dtype=torch.float64)
+    weighted = ml.meta_loss(model, b, inner_steps=2, step_weights=(0.7, 0.3))
+    one, two = ml.meta_loss(model, b, inner_steps=1), ml.meta_loss(model, b, inner_steps=2)
+    torch.testing.assert_close(weighted, 0.7 * one + 0.3 * two)
+    grads = torch.autograd.grad(weighted, list(model.parameters()))
+    expected = [0.7 * g1 + 0.3 * g2 for g1, g2 in zip(torch.autograd.grad(one, list(model.parameters())),
+                                                      torch.autograd.grad(two, list(model.parameters())))]
+    for g, e in zip(grads, expected):
+        torch.testing.assert_close(g, e)
+    # only the last step weighted: the plain objective
+    torch.testing.assert_close(ml.meta_loss(model, b, inner_steps=2, step_weights=(0, 1)), two)
+    with pytest.raises(ValueError, match="one weight per inner step"):
+        ml.meta_loss(model, b, inner_steps=3, step_weights=(0.5, 0.5))
+    with pytest.raises(ValueError, match="positive sum"):
+        ml.meta_train(ml.make_model(), "maml", iterations=1, inner_steps=2, step_weights=(0, 0), progress=False)
+    with pytest.raises(ValueError, match="reptile has none"):
+        ml.meta_train(ml.make_model(), "reptile", iterations=1, step_weights=(1,) * 5, progress=False)
+
+
 def test_task_errors_score_each_task_after_each_step_count():
     """Row s, column i: task i's grid MSE after s SGD steps, as adapting that one task alone gives it."""
     torch.manual_seed(0)
