@@ -262,8 +262,8 @@ def _mlp_trajectory(models: list[MLP], x: Tensor, y: Tensor, steps: int, lr: flo
         delta_{l-1} = (delta_l W_l) * act'(h_{l-1})
 
     This is exactly what autograd computes (tests/test_widgets.py checks it against `adapt`); for
-    networks this small, skipping autograd's bookkeeping and running numpy makes an update about
-    3x faster.
+    networks this small, skipping autograd's bookkeeping and running numpy makes an update 2-2.5x
+    faster (benchmarks/widget_latency.py prints both).
     """
     act, slope = _ACT[models[0].activation], _ACT_SLOPE[models[0].activation]
     n_layers = len(models[0].layers)
