@@ -71,3 +71,30 @@ def predict(model: nn.Module, params: Mapping[str, Tensor], x: Tensor) -> Tensor
     if isinstance(model, MLP):
         return forward(params, x, model.activation)
     return torch.func.functional_call(model, dict(params), (x,))
+
+
+def rescale_units(params: Mapping[str, Tensor], scales: list[Tensor]) -> Params:
+    """The same ReLU network with each hidden unit's weights rescaled: ReLU's rescaling symmetry.
+
+    Unit j of hidden layer l gets its incoming weights and bias multiplied by scales[l][j] > 0 and its
+    outgoing weights divided by it. relu(c z) = c relu(z) for c > 0, so the network computes exactly the
+    same function. Its *gradient* changes: one SGD step at rate alpha on the rescaled weights moves the
+    function as a step on the original weights would with rate alpha / c^2 on the unit's incoming
+    parameters and alpha * c^2 on its outgoing ones (a weight between units j and k: alpha * (c_j / c_k)^2).
+    So the scales are per-unit step sizes hidden in the weights, which MAML can learn.
+    params: an MLP's parameters ("layers.{i}.weight" (out, in), "layers.{i}.bias" (out,)).
+    scales: one tensor per hidden layer, shape (width,), all > 0. Returns the rescaled parameters.
+    """
+    n_layers = len(params) // 2
+    if len(scales) != n_layers - 1:
+        raise ValueError(f"need one scale tensor per hidden layer ({n_layers - 1}), got {len(scales)}")
+    out, previous = {}, None
+    for i in range(n_layers):
+        w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
+        scale = scales[i] if i < n_layers - 1 else torch.ones_like(b)
+        if scale.shape != b.shape:
+            raise ValueError(f"scales[{i}] must have shape {tuple(b.shape)}, got {tuple(scale.shape)}")
+        w = scale[:, None] * w if previous is None else scale[:, None] * w / previous[None, :]
+        out[f"layers.{i}.weight"], out[f"layers.{i}.bias"] = w, scale * b
+        previous = scale
+    return out

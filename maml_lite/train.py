@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .adapt import adapt, check_inner, mse
-from .model import predict
+from .model import MLP, predict, rescale_units
 from .tasks import SineTasks, TaskBatch, _check_count
 
 METHODS = ("maml", "fomaml", "reptile", "pretrain", "metasgd")
@@ -49,6 +49,7 @@ class History:
     loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    unit_scales: list[Tensor] | None = None
 
 
 def check_method(method: str) -> str:
@@ -61,7 +62,8 @@ def check_method(method: str) -> str:
 
 def meta_loss(model: nn.Module, batch: TaskBatch, first_order: bool = False, inner_steps: int = 1,
               inner_lr: float | Mapping[str, Tensor] = 0.01,
-              step_weights: Sequence[float] | None = None) -> Tensor:
+              step_weights: Sequence[float] | None = None,
+              params: Mapping[str, Tensor] | None = None) -> Tensor:
     """Mean query loss after adapting to each task's support set: MAML's meta-objective.
 
     Its gradient with respect to the model's parameters is the (second-order, or first-order if
@@ -69,12 +71,13 @@ def meta_loss(model: nn.Module, batch: TaskBatch, first_order: bool = False, inn
     step_weights: optional, one weight per inner step: the objective becomes sum_s w_s * (query loss
     after step s), MAML++'s multi-step loss (Antoniou et al. 2019), which asks the initialisation to
     be good after every step, not only the last. Default: only the last step counts.
+    params: where adaptation starts (default: the model's own parameters), e.g. a rescaled copy.
     """
     if step_weights is None:
-        adapted = adapt(model, batch.x_support, batch.y_support, inner_steps, inner_lr, first_order)
+        adapted = adapt(model, batch.x_support, batch.y_support, inner_steps, inner_lr, first_order, params=params)
         return mse(predict(model, adapted, batch.x_query), batch.y_query) / batch.x_query.shape[0]
     check_step_weights(step_weights, inner_steps)
-    params, total, meta_batch = None, 0.0, batch.x_query.shape[0]
+    total, meta_batch = 0.0, batch.x_query.shape[0]
     for weight in step_weights:
         params = adapt(model, batch.x_support, batch.y_support, 1, inner_lr, first_order, params=params)
         if weight:
@@ -136,6 +139,7 @@ def meta_train(
     outer_lr: float = 1e-3,
     schedule: str = "constant",
     step_weights: Sequence[float] | None = None,
+    learn_unit_scales: bool = False,
     tasks: SineTasks = SineTasks(),
     log_every: int = 100,
     callback: Callable[[History], None] | None = None,
@@ -148,11 +152,15 @@ def meta_train(
     inner_steps defaults to 1 for MAML/FOMAML (the paper) and 5 for Reptile. schedule "cosine"
     decays outer_lr to zero over `iterations`. `callback(history)` runs every `log_every`
     iterations (e.g. to draw a live loss curve). step_weights (MAML, FOMAML, Meta-SGD): weigh the
-    query loss after every inner step, see `meta_loss`. "metasgd" also learns a per-parameter inner step
-    size, starting at inner_lr, and leaves it on the model as `model.learned_inner_lr` (a dict shaped
-    like the parameters; pass it as `inner_lr` to adapt/evaluate). Ctrl-C stops cleanly: the model
-    and the history so far are kept, with history.interrupted = True. Deterministic for a given seed
-    and model init.
+    query loss after every inner step, see `meta_loss`. learn_unit_scales (MAML, FOMAML, ReLU MLPs):
+    also learn one scale per hidden unit, adapting from `rescale_units(params, scales)`: the same
+    function, with per-unit step sizes hidden in the weights. The meta-objective stays MAML's (plain
+    SGD at inner_lr on the network's weights); only the outer loop's coordinates change. At the end the
+    scales are folded into the weights (history.unit_scales keeps them), so the model stays a plain MLP.
+    "metasgd" also learns a per-parameter inner step size, starting at inner_lr, and leaves it on the
+    model as `model.learned_inner_lr` (a dict shaped like the parameters; pass it as `inner_lr` to
+    adapt/evaluate). Ctrl-C stops cleanly: the model and the history so far are kept, with
+    history.interrupted = True. Deterministic for a given seed and model init.
     """
     check_method(method)
     _check_count("iterations", iterations, 0)
@@ -168,6 +176,19 @@ def meta_train(
         if method in ("reptile", "pretrain"):
             raise ValueError(f"step_weights weigh MAML's query losses; {method} has none")
         check_step_weights(step_weights, inner_steps)
+    log_scales = None
+    if learn_unit_scales:
+        if method not in ("maml", "fomaml"):
+            raise ValueError(f"learn_unit_scales changes where MAML's inner loop starts; {method} has no such loop")
+        if not (isinstance(model, MLP) and model.activation == "relu"):
+            raise ValueError("learn_unit_scales needs a maml_lite ReLU MLP: the rescaling symmetry "
+                             "relu(c z) = c relu(z) (c > 0) keeps the function only for ReLU")
+        log_scales = [torch.zeros(width, requires_grad=True) for width in model.sizes[1:-1]]
+
+    def starting_params() -> dict[str, Tensor] | None:  # where adaptation starts: the model's weights, maybe rescaled
+        if log_scales is None:
+            return None
+        return rescale_units(dict(model.named_parameters()), [s.exp() for s in log_scales])
 
     generator = torch.Generator().manual_seed(seed)
     rates = None
@@ -175,7 +196,7 @@ def meta_train(
         start_rates = getattr(model, "learned_inner_lr", None) or {
             n: torch.full_like(p, inner_lr) for n, p in model.named_parameters()}
         rates = {n: r.detach().clone().requires_grad_() for n, r in start_rates.items()}
-    params = list(model.parameters()) + (list(rates.values()) if rates else [])
+    params = list(model.parameters()) + (list(rates.values()) if rates else []) + (log_scales or [])
     optimizer = torch.optim.Adam(params, lr=outer_lr)
     lr_at = (lambda i: 0.5 * (1 + math.cos(math.pi * i / iterations))) if schedule == "cosine" else (lambda i: 1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
@@ -192,7 +213,8 @@ def meta_train(
                     p.grad = direction[n]
             else:
                 loss = (pretrain_loss(model, batch) if method == "pretrain"
-                        else meta_loss(model, batch, method == "fomaml", inner_steps, rates or inner_lr, step_weights))
+                        else meta_loss(model, batch, method == "fomaml", inner_steps, rates or inner_lr, step_weights,
+                                  starting_params()))
             if not torch.isfinite(loss):
                 raise DivergenceError(_divergence_message(method, it, "loss", inner_lr, outer_lr, inner_steps))
             if method != "reptile":
@@ -217,6 +239,11 @@ def meta_train(
               "the model and the history so far are kept.")
     finally:
         bar.close()
+        if log_scales is not None:  # fold the scales into the weights: the same function, the learned steps
+            with torch.no_grad():
+                for name, value in starting_params().items():
+                    model.get_parameter(name).copy_(value)
+            history.unit_scales = [s.detach().exp() for s in log_scales]
         if rates is not None:
             model.learned_inner_lr = {n: r.detach().clone() for n, r in rates.items()}
         history.seconds = time.perf_counter() - start
@@ -251,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
     ap.add_argument("--step-weights", type=lambda v: [float(w) for w in v.split(",")], default=None,
                     help="weights of the query loss after each inner step, e.g. 0.7,0.3 (MAML++'s multi-step loss)")
+    ap.add_argument("--learn-unit-scales", action="store_true",
+                    help="also learn per-unit scales (ReLU's rescaling symmetry), folded into the weights at the end")
     ap.add_argument("--eval-tasks", type=int, default=1000)
     ap.add_argument("--note", default="", help="why this recipe: goes into the model card")
     ap.add_argument("--out", type=Path, required=True, help="checkpoint path, e.g. maml_lite/checkpoints/maml.pt")
@@ -262,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     history = meta_train(model, args.method, args.iterations, args.seed, meta_batch=args.meta_batch,
                          k_shot=args.k_shot, k_query=args.k_query, inner_steps=args.inner_steps,
                          inner_lr=args.inner_lr, outer_lr=args.outer_lr, schedule=args.schedule,
-                         step_weights=args.step_weights)
+                         step_weights=args.step_weights, learn_unit_scales=args.learn_unit_scales)
     card = {
         "name": args.out.stem,
         "method": args.method,

@@ -276,3 +276,58 @@ def test_metasgd_learns_rates_that_survive_a_checkpoint(tmp_path):
     x, y = torch.linspace(-3, 3, 5)[:, None], torch.zeros(5, 1)
     a, b = ml.adapt(model, x, y, inner_lr=rates), ml.adapt(loaded, x, y, inner_lr=loaded.learned_inner_lr)
     assert all(torch.allclose(a[n], b[n]) for n in a)
+
+
+def test_rescaled_units_compute_the_same_function_but_step_like_per_unit_rates():
+    """ReLU's rescaling symmetry: same function; one SGD step on the rescaled weights is a step on the
+    original weights with rate alpha / s^2 for every parameter multiplied by s (Meta-SGD's rule)."""
+    model, alpha = model64(), 0.01
+    g = torch.Generator().manual_seed(0)
+    c1, c2 = (0.3 + 2.7 * torch.rand(40, generator=g, dtype=torch.float64) for _ in range(2))
+    theta = {n: p.detach() for n, p in model.named_parameters()}
+    scaled = ml.rescale_units(theta, [c1, c2])
+    x = torch.linspace(-5, 5, 100, dtype=torch.float64)[:, None]
+    torch.testing.assert_close(ml.forward(scaled, x), ml.forward(theta, x))
+    b = batch(meta_batch=1, dtype=torch.float64)
+    xs, ys = b.x_support[0], b.y_support[0]
+    stepped = ml.rescale_units(ml.adapt(model, xs, ys, 1, alpha, params=scaled), [1 / c1, 1 / c2])
+    rates = {"layers.0.weight": alpha / c1[:, None] ** 2, "layers.0.bias": alpha / c1 ** 2,
+             "layers.1.weight": alpha * (c1[None, :] / c2[:, None]) ** 2, "layers.1.bias": alpha / c2 ** 2,
+             "layers.2.weight": alpha * c2[None, :] ** 2, "layers.2.bias": torch.full((1,), alpha, dtype=torch.float64)}
+    expected = ml.adapt(model, xs, ys, 1, rates, params=theta)
+    for n in theta:
+        torch.testing.assert_close(stepped[n], expected[n])
+    plain = ml.adapt(model, xs, ys, 1, alpha, params=theta)  # the scales really change the step
+    assert not torch.allclose(ml.forward(stepped, x), ml.forward(plain, x), atol=1e-3)
+    with pytest.raises(ValueError, match="one scale tensor per hidden layer"):
+        ml.rescale_units(theta, [c1])
+
+
+def test_unit_scales_get_a_meta_gradient_only_through_adaptation():
+    """The function does not depend on the scales, so without a step (inner_lr=0) their gradient is 0."""
+    model, b = model64(), batch(dtype=torch.float64)
+    log_scales = [torch.zeros(40, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    for lr, moves in ((0.0, False), (0.01, True)):
+        start = ml.rescale_units(dict(model.named_parameters()), [s.exp() for s in log_scales])
+        grads = torch.autograd.grad(ml.meta_loss(model, b, inner_lr=lr, params=start), log_scales)
+        assert (max(gr.abs().max().item() for gr in grads) > 1e-6) == moves, (lr, grads)
+
+
+def test_learning_unit_scales_trains_faster_and_leaves_a_plain_mlp():
+    """Same seed, same init, same iterations: learning the scales reaches a lower 1-step loss, and the
+    result is an ordinary MLP adapted by plain SGD (the scales are folded into its weights)."""
+    scores, histories = {}, {}
+    for learn in (False, True):
+        torch.manual_seed(0)
+        model = ml.make_model()
+        histories[learn] = ml.meta_train(model, "maml", iterations=400, seed=1, k_shot=5, k_query=10,
+                                         outer_lr=5e-3, learn_unit_scales=learn, progress=False)
+        scores[learn] = ml.evaluate(model, k_shot=5, steps=[1], n_tasks=1000).at(1)
+        assert type(model) is ml.MLP and not hasattr(model, "learned_inner_lr")
+    assert histories[False].unit_scales is None
+    assert [s.shape for s in histories[True].unit_scales] == [(40,), (40,)]
+    assert scores[True][0] + scores[True][1] < scores[False][0] - scores[False][1], scores
+    with pytest.raises(ValueError, match="reptile has no such loop"):
+        ml.meta_train(ml.make_model(), "reptile", iterations=1, learn_unit_scales=True, progress=False)
+    with pytest.raises(ValueError, match="ReLU"):
+        ml.meta_train(ml.make_model(activation="tanh"), "maml", iterations=1, learn_unit_scales=True, progress=False)
