@@ -16,7 +16,7 @@ from torch import nn
 
 from .model import ACTIVATIONS, MLP
 
-PRETRAINED = ("maml", "fomaml", "reptile", "pretrain", "metasgd")
+PRETRAINED = ("maml", "fomaml", "reptile", "pretrain", "metasgd", "maml_plus")
 FORMAT = "maml_lite-checkpoint-v1"
 
 

@@ -15,6 +15,7 @@ from .evaluate import EvalResult
 
 COLORS = {
     "maml": "#0072B2",      # blue
+    "maml_plus": "#1B2A6B", # navy: MAML with the multi-step loss and learned unit scales (notebook 05)
     "fomaml": "#56B4E9",    # sky blue
     "reptile": "#009E73",   # green
     "pretrain": "#D55E00",  # vermillion: the pretrained baseline, fine-tuned
@@ -23,8 +24,8 @@ COLORS = {
     "truth": "#000000",
 }
 LABELS = {
-    "maml": "MAML", "fomaml": "first-order MAML", "reptile": "Reptile", "pretrain": "pretrained, fine-tuned",
-    "scratch": "from scratch", "metasgd": "Meta-SGD", "truth": "true function",
+    "maml": "MAML", "maml_plus": "MAML, tuned", "fomaml": "first-order MAML", "reptile": "Reptile",
+    "pretrain": "pretrained, fine-tuned", "scratch": "from scratch", "metasgd": "Meta-SGD", "truth": "true function",
 }
 
 # Finn et al. 2017, Appendix C, Table 2: 5-shot MSE after 1 / 5 / 10 gradient steps.

@@ -1,8 +1,10 @@
 """The shipped checkpoints load safely and meet the bars we promise, on 1000 fresh tasks.
 
 Bars (paper, Finn et al. 2017, Table 2, K=5: MAML 0.67 / 0.38 / 0.35 after 1 / 5 / 10 steps):
-MAML at most 0.50 / 0.30 / 0.25 and never a non-finite task; FOMAML and Reptile clearly better than
-the pretrained baseline at every step count; the baseline shows the paper's gap (K=5, 1 step > 2).
+the paper-recipe MAML matches the paper; the tuned MAML (maml_plus) beats it beyond its 95% CI at every
+step count; the stretch bar 0.50 / 0.30 / 0.25 is still open (strict xfail); no MAML, FOMAML, Reptile or
+baseline task ever becomes non-finite; FOMAML and Reptile clearly better than the pretrained baseline at
+every step count; the baseline shows the paper's gap (K=5, 1 step > 2).
 """
 
 import functools
@@ -15,7 +17,7 @@ from maml_lite.plots import PAPER_TABLE2
 
 N_TASKS = 1000
 SHIPPED = list(ml.PRETRAINED)
-STABLE = ["maml", "fomaml", "reptile", "pretrain"]  # Meta-SGD's rates are learned for ONE step (notebook 05)
+STABLE = ["maml", "maml_plus", "fomaml", "reptile", "pretrain"]  # Meta-SGD's rates are learned for ONE step (notebook 05)
 
 
 @functools.cache
@@ -36,7 +38,7 @@ def test_loads_as_a_sine_regressor(name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_model_card_matches_a_fresh_evaluation(name):
     card = ml.model_card(name)
-    assert card["method"] == name and card["training_seconds"] > 0
+    assert card["name"] == name and card["method"] in ml.METHODS and card["training_seconds"] > 0
     for k in (5, 10, 20):
         ours = result(name, k)
         assert card["evaluation"][f"K={k}"]["mean"] == pytest.approx(ours.mean, rel=1e-4, nan_ok=True)
@@ -56,10 +58,18 @@ def test_maml_matches_the_papers_table2_at_k5(step):
     assert mean - ci <= paper, f"MAML K=5 after {step} steps: {mean:.3f} +- {ci:.3f}, paper {paper}"
 
 
-@pytest.mark.xfail(strict=True, reason="open (issue 2): no 1-step MAML recipe tried here reaches 0.50/0.30/0.25 at "
-                   "K=5 in 5 minutes of CPU; the shipped one measures 0.65/0.39/0.34 (see its model card)")
-def test_maml_beats_the_paper_at_k5():
-    r = result("maml", 5)
+@pytest.mark.parametrize("step", [1, 5, 10])
+def test_tuned_maml_beats_the_paper_beyond_its_confidence_interval_at_k5(step):
+    mean, ci = result("maml_plus", 5).at(step)
+    paper = PAPER_TABLE2["maml"][step]
+    assert mean + ci < paper, f"tuned MAML K=5 after {step} steps: {mean:.3f} +- {ci:.3f}, paper {paper}"
+
+
+@pytest.mark.xfail(strict=True, reason="open (issue 2): no MAML recipe tried here reaches 0.50 after 1 step at K=5 "
+                   "in 5 minutes of CPU (see the model cards and the README)")
+@pytest.mark.parametrize("name", ["maml", "maml_plus"])
+def test_maml_beats_the_paper_at_k5_by_the_stretch_margin(name):
+    r = result(name, 5)
     for step, bar in ((1, 0.50), (5, 0.30), (10, 0.25)):
         assert r.at(step)[0] <= bar, f"MAML K=5 after {step} steps: {r.at(step)[0]:.3f} > {bar}"
 
@@ -69,7 +79,7 @@ def test_pretrained_baseline_shows_the_papers_gap():
 
 
 @pytest.mark.parametrize("k_shot", [5, 10, 20])
-@pytest.mark.parametrize("name", ["maml", "fomaml", "reptile"])
+@pytest.mark.parametrize("name", ["maml", "maml_plus", "fomaml", "reptile"])
 def test_meta_learned_models_clearly_beat_the_baseline_at_every_step(name, k_shot):
     ours, base = result(name, k_shot), result("pretrain", k_shot)
     for step in range(1, 11):
