@@ -49,7 +49,7 @@ class History:
     loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
-    unit_scales: list[Tensor] | None = None
+    unit_scales: list[Tensor] | None = None  # learn_unit_scales: one (width,) per hidden layer, folded in
 
 
 def check_method(method: str) -> str:
