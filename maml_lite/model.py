@@ -7,7 +7,7 @@ pass of batched matrix products. Taught in notebooks/02_maml.ipynb.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -15,17 +15,30 @@ from torch import Tensor, nn
 Params = dict[str, Tensor]
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
+Activation = str | Callable[[Tensor], Tensor]
 
 
-def forward(params: Mapping[str, Tensor], x: Tensor, activation: str = "relu") -> Tensor:
+def smooth_relu(beta: float) -> Callable[[Tensor], Tensor]:
+    """softplus with sharpness beta: z -> log(1 + exp(beta z)) / beta, a ReLU with its kink rounded off.
+
+    It is within log(2) / beta of relu(z) everywhere and tends to it as beta grows. Unlike ReLU it has
+    a second derivative, so a meta-gradient through it sees how an inner step moves the kinks.
+    """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (0 < beta < float("inf")):
+        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+    return lambda z: torch.nn.functional.softplus(z, beta=float(beta))
+
+
+def forward(params: Mapping[str, Tensor], x: Tensor, activation: Activation = "relu") -> Tensor:
     """Run the MLP given by `params` on x.
 
     params: "layers.{i}.weight" (out, in) and "layers.{i}.bias" (out,), or with a leading task
             dimension: (meta_batch, out, in) and (meta_batch, out).
     x: (n, in), or (meta_batch, n, in) for batched params.
+    activation: a name in ACTIVATIONS or a function, e.g. smooth_relu(10.0).
     Returns (n, out) or (meta_batch, n, out).
     """
-    act = ACTIVATIONS[activation]
+    act = ACTIVATIONS[activation] if isinstance(activation, str) else activation
     n_layers = len(params) // 2
     h = x
     for i in range(n_layers):

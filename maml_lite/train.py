@@ -20,7 +20,8 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +30,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .adapt import adapt, check_inner, mse
-from .model import MLP, predict, rescale_units
+from .model import MLP, Activation, predict, rescale_units, smooth_relu
 from .tasks import SineTasks, TaskBatch, _check_count
 
 METHODS = ("maml", "fomaml", "reptile", "pretrain", "metasgd")
 DEFAULT_INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "pretrain": 0, "metasgd": 1}
+SMOOTHING_FRACTION = 0.8  # relu_smoothing: the share of iterations trained through the smooth ReLU
 
 
 class DivergenceError(ValueError):
@@ -93,6 +95,17 @@ def check_step_weights(step_weights: Sequence[float], inner_steps: int) -> None:
         raise ValueError(f"step_weights must be finite numbers >= 0 with a positive sum, got {weights}")
 
 
+def check_relu_smoothing(model: nn.Module, relu_smoothing: tuple[float, float]) -> None:
+    if not (isinstance(model, MLP) and model.activation == "relu"):
+        raise ValueError("relu_smoothing rounds off a ReLU's kinks while training; it needs a maml_lite ReLU MLP")
+    betas = list(relu_smoothing) if isinstance(relu_smoothing, (tuple, list)) else None
+    if (betas is None or len(betas) != 2
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 < b < math.inf for b in betas)
+            or betas[0] > betas[1]):
+        raise ValueError(f"relu_smoothing must be (beta_start, beta_end), finite, 0 < beta_start <= beta_end, e.g. "
+                         f"(3, 100); got {relu_smoothing!r}")
+
+
 def reptile_direction(model: nn.Module, batch: TaskBatch, inner_steps: int = 5,
                       inner_lr: float = 0.01) -> tuple[dict[str, Tensor], Tensor]:
     """Reptile's pseudo-gradient mean_i (theta - phi_i), and the mean task loss after adapting.
@@ -113,6 +126,26 @@ def pretrain_loss(model: nn.Module, batch: TaskBatch) -> Tensor:
     x = torch.cat([batch.x_support, batch.x_query], dim=1).reshape(-1, 1)
     y = torch.cat([batch.y_support, batch.y_query], dim=1).reshape(-1, 1)
     return mse(model(x), y)
+
+
+def smoothing_beta(iteration: int, iterations: int, relu_smoothing: tuple[float, float]) -> float | None:
+    """relu_smoothing's schedule: beta grows geometrically from beta_start to beta_end over the first
+    SMOOTHING_FRACTION of the iterations (1-based); None (the exact ReLU) after that."""
+    beta_start, beta_end = relu_smoothing
+    span = SMOOTHING_FRACTION * iterations
+    if iteration > span:
+        return None
+    return beta_start * (beta_end / beta_start) ** (iteration / span)
+
+
+@contextmanager
+def using_activation(model: MLP, activation: Activation) -> Iterator[None]:
+    """Run `model` with another activation for a while; its own is restored however the block ends."""
+    own, model.activation = model.activation, activation
+    try:
+        yield
+    finally:
+        model.activation = own
 
 
 def _divergence_message(method: str, iteration: int, what: str, inner_lr: float, outer_lr: float,
@@ -140,6 +173,7 @@ def meta_train(
     schedule: str = "constant",
     step_weights: Sequence[float] | None = None,
     learn_unit_scales: bool = False,
+    relu_smoothing: tuple[float, float] | None = None,
     tasks: SineTasks = SineTasks(),
     log_every: int = 100,
     callback: Callable[[History], None] | None = None,
@@ -157,6 +191,10 @@ def meta_train(
     function, with per-unit step sizes hidden in the weights. The meta-objective stays MAML's (plain
     SGD at inner_lr on the network's weights); only the outer loop's coordinates change. At the end the
     scales are folded into the weights (history.unit_scales keeps them), so the model stays a plain MLP.
+    relu_smoothing=(beta_start, beta_end) (ReLU MLPs): for the first 80% of the iterations the network
+    runs through smooth_relu(beta), beta growing geometrically from beta_start to beta_end, then through
+    the exact ReLU. ReLU has no second derivative, so MAML's meta-gradient cannot see how an inner step
+    moves its kinks; a smooth start lets it. The model stays a ReLU MLP.
     "metasgd" also learns a per-parameter inner step size, starting at inner_lr, and leaves it on the
     model as `model.learned_inner_lr` (a dict shaped like the parameters; pass it as `inner_lr` to
     adapt/evaluate). Ctrl-C stops cleanly: the model and the history so far are kept, with
@@ -184,6 +222,8 @@ def meta_train(
             raise ValueError("learn_unit_scales needs a maml_lite ReLU MLP: the rescaling symmetry "
                              "relu(c z) = c relu(z) (c > 0) keeps the function only for ReLU")
         log_scales = [torch.zeros(width, requires_grad=True) for width in model.sizes[1:-1]]
+    if relu_smoothing is not None:
+        check_relu_smoothing(model, relu_smoothing)
 
     def starting_params() -> dict[str, Tensor] | None:  # where adaptation starts: the model's weights, maybe rescaled
         if log_scales is None:
@@ -207,18 +247,20 @@ def meta_train(
         for it in bar:
             batch = tasks.sample(meta_batch, k_shot, k_query, generator=generator)
             optimizer.zero_grad()
-            if method == "reptile":
-                direction, loss = reptile_direction(model, batch, inner_steps, inner_lr)
-                for n, p in model.named_parameters():
-                    p.grad = direction[n]
-            else:
-                loss = (pretrain_loss(model, batch) if method == "pretrain"
-                        else meta_loss(model, batch, method == "fomaml", inner_steps, rates or inner_lr, step_weights,
-                                  starting_params()))
-            if not torch.isfinite(loss):
-                raise DivergenceError(_divergence_message(method, it, "loss", inner_lr, outer_lr, inner_steps))
-            if method != "reptile":
-                loss.backward()
+            beta = None if relu_smoothing is None else smoothing_beta(it, iterations, relu_smoothing)
+            with nullcontext() if beta is None else using_activation(model, smooth_relu(beta)):
+                if method == "reptile":
+                    direction, loss = reptile_direction(model, batch, inner_steps, inner_lr)
+                    for n, p in model.named_parameters():
+                        p.grad = direction[n]
+                else:
+                    loss = (pretrain_loss(model, batch) if method == "pretrain"
+                            else meta_loss(model, batch, method == "fomaml", inner_steps, rates or inner_lr,
+                                           step_weights, starting_params()))
+                if not torch.isfinite(loss):
+                    raise DivergenceError(_divergence_message(method, it, "loss", inner_lr, outer_lr, inner_steps))
+                if method != "reptile":
+                    loss.backward()
             if not all(torch.isfinite(p.grad).all() for p in params):
                 optimizer.zero_grad()
                 raise DivergenceError(_divergence_message(method, it, "meta-gradient", inner_lr, outer_lr, inner_steps))
@@ -280,6 +322,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="weights of the query loss after each inner step, e.g. 0.7,0.3 (MAML++'s multi-step loss)")
     ap.add_argument("--learn-unit-scales", action="store_true",
                     help="also learn per-unit scales (ReLU's rescaling symmetry), folded into the weights at the end")
+    ap.add_argument("--relu-smoothing", type=lambda v: tuple(float(b) for b in v.split(",")), default=None,
+                    metavar="BETA_START,BETA_END",
+                    help="train through a softplus whose sharpness grows from BETA_START to BETA_END over the first "
+                         "80%% of iterations, then through the ReLU, e.g. 3,100")
     ap.add_argument("--eval-tasks", type=int, default=1000)
     ap.add_argument("--note", default="", help="why this recipe: goes into the model card")
     ap.add_argument("--out", type=Path, required=True, help="checkpoint path, e.g. maml_lite/checkpoints/maml.pt")
@@ -291,7 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     history = meta_train(model, args.method, args.iterations, args.seed, meta_batch=args.meta_batch,
                          k_shot=args.k_shot, k_query=args.k_query, inner_steps=args.inner_steps,
                          inner_lr=args.inner_lr, outer_lr=args.outer_lr, schedule=args.schedule,
-                         step_weights=args.step_weights, learn_unit_scales=args.learn_unit_scales)
+                         step_weights=args.step_weights, learn_unit_scales=args.learn_unit_scales,
+                         relu_smoothing=args.relu_smoothing)
     card = {
         "name": args.out.stem,
         "method": args.method,

@@ -7,7 +7,7 @@ import torch
 
 import maml_lite as ml
 from maml_lite.adapt import mse
-from maml_lite.train import pretrain_loss, reptile_direction
+from maml_lite.train import pretrain_loss, reptile_direction, smoothing_beta
 
 
 def batch(meta_batch=4, k=5, seed=0, dtype=torch.float32):
@@ -331,3 +331,67 @@ def test_learning_unit_scales_trains_faster_and_leaves_a_plain_mlp():
         ml.meta_train(ml.make_model(), "reptile", iterations=1, learn_unit_scales=True, progress=False)
     with pytest.raises(ValueError, match="ReLU"):
         ml.meta_train(ml.make_model(activation="tanh"), "maml", iterations=1, learn_unit_scales=True, progress=False)
+
+
+def test_smooth_relu_is_a_rounded_relu_with_curvature():
+    """softplus_beta is within log(2)/beta of ReLU, and unlike ReLU has a second derivative at the kink."""
+    z = torch.linspace(-6, 6, 2001, dtype=torch.float64, requires_grad=True)
+    for beta in (1.0, 10.0, 100.0):
+        gap = ml.smooth_relu(beta)(z) - torch.relu(z)
+        assert 0 <= gap.min() and abs(gap.max().item() - math.log(2) / beta) < 1e-12
+    zero = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    for act, curvature in ((torch.relu, 0.0), (ml.smooth_relu(10.0), 10.0 / 4)):  # softplus'' = beta s (1 - s)
+        (slope,) = torch.autograd.grad(act(zero).sum(), zero, create_graph=True)
+        (second,) = torch.autograd.grad(slope.sum(), zero, allow_unused=True, materialize_grads=True)
+        assert second.item() == pytest.approx(curvature)
+    model = ml.make_model()
+    x = torch.linspace(-5, 5, 7)[:, None]
+    h = torch.nn.functional.softplus(model.layers[0](x), beta=5.0)
+    h = torch.nn.functional.softplus(model.layers[1](h), beta=5.0)
+    assert torch.allclose(ml.forward(dict(model.named_parameters()), x, ml.smooth_relu(5.0)), model.layers[2](h))
+    for bad in (0, -1.0, float("inf"), float("nan"), True):
+        with pytest.raises(ValueError, match="beta must be a finite number > 0"):
+            ml.smooth_relu(bad)
+
+
+def test_relu_smoothing_trains_through_softplus_first_then_relu():
+    """The first iterations' loss is MAML's meta-loss through smooth_relu(beta) on the same batch; the last
+    ones go through the ReLU; the model is a ReLU MLP afterwards, even when training stops with an error."""
+    def first_loss(iterations, smoothing):
+        torch.manual_seed(0)
+        model = ml.make_model()
+        history = ml.meta_train(model, "maml", iterations, seed=3, k_shot=5, log_every=1, progress=False,
+                                relu_smoothing=smoothing)
+        assert model.activation == "relu"
+        return history.loss[0]
+
+    torch.manual_seed(0)
+    reference = ml.make_model()
+    first_batch = ml.SineTasks().sample(25, 5, 5, generator=torch.Generator().manual_seed(3))
+    beta_1 = 3.0 * (100.0 / 3.0) ** (1 / (0.8 * 5))  # iteration 1 of 5: the schedule's first step
+    assert smoothing_beta(1, 5, (3.0, 100.0)) == pytest.approx(beta_1)
+    assert smoothing_beta(4, 5, (3.0, 100.0)) == pytest.approx(100.0) and smoothing_beta(5, 5, (3.0, 100.0)) is None
+    reference.activation = ml.smooth_relu(beta_1)
+    assert first_loss(5, (3.0, 100.0)) == pytest.approx(ml.meta_loss(reference, first_batch).item(), rel=1e-6)
+    reference.activation = "relu"
+    relu_loss = ml.meta_loss(reference, first_batch).item()
+    assert first_loss(1, (3.0, 100.0)) == pytest.approx(relu_loss, rel=1e-6)  # 1 iteration: past the 80%
+    assert first_loss(5, None) == pytest.approx(relu_loss, rel=1e-6)
+    model = ml.make_model()
+    with pytest.raises(ml.DivergenceError):
+        ml.meta_train(model, "maml", iterations=5, inner_lr=1e30, inner_steps=3, relu_smoothing=(3, 100),
+                      progress=False)
+    assert model.activation == "relu"
+
+
+@pytest.mark.parametrize("model, smoothing, message", [
+    (ml.make_model(activation="tanh"), (3, 100), "needs a maml_lite ReLU MLP"),
+    (ml.make_model(), (100, 3), "beta_start <= beta_end"),
+    (ml.make_model(), (0, 3), "0 < beta_start"),
+    (ml.make_model(), (3, float("nan")), "finite"),
+    (ml.make_model(), "3,100", "must be \\(beta_start, beta_end\\)"),
+    (ml.make_model(), (3,), "must be \\(beta_start, beta_end\\)"),
+])
+def test_relu_smoothing_rejects_bad_settings(model, smoothing, message):
+    with pytest.raises(ValueError, match=message):
+        ml.meta_train(model, "maml", iterations=1, relu_smoothing=smoothing, progress=False)
