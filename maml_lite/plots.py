@@ -15,7 +15,7 @@ from .evaluate import EvalResult
 
 COLORS = {
     "maml": "#0072B2",      # blue
-    "maml_plus": "#1B2A6B", # navy: MAML with the multi-step loss and learned unit scales (notebook 05)
+    "maml_plus": "#1B2A6B", # navy: MAML tuned: multi-step loss, unit scales, smooth start (notebook 05)
     "fomaml": "#56B4E9",    # sky blue
     "reptile": "#009E73",   # green
     "pretrain": "#D55E00",  # vermillion: the pretrained baseline, fine-tuned
