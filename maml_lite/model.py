@@ -7,7 +7,7 @@ pass of batched matrix products. Taught in notebooks/02_maml.ipynb.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -29,23 +29,27 @@ def smooth_relu(beta: float) -> Callable[[Tensor], Tensor]:
     return lambda z: torch.nn.functional.softplus(z, beta=float(beta))
 
 
-def forward(params: Mapping[str, Tensor], x: Tensor, activation: Activation = "relu") -> Tensor:
+def forward(params: Mapping[str, Tensor], x: Tensor,
+            activation: Activation | Sequence[Activation] = "relu") -> Tensor:
     """Run the MLP given by `params` on x.
 
     params: "layers.{i}.weight" (out, in) and "layers.{i}.bias" (out,), or with a leading task
             dimension: (meta_batch, out, in) and (meta_batch, out).
     x: (n, in), or (meta_batch, n, in) for batched params.
-    activation: a name in ACTIVATIONS or a function, e.g. smooth_relu(10.0).
+    activation: a name in ACTIVATIONS or a function, e.g. smooth_relu(10.0); or a tuple/list with one
+                per hidden layer, e.g. ("relu", smooth_relu(10.0)).
     Returns (n, out) or (meta_batch, n, out).
     """
-    act = ACTIVATIONS[activation] if isinstance(activation, str) else activation
     n_layers = len(params) // 2
+    acts = list(activation) if isinstance(activation, (tuple, list)) else [activation] * (n_layers - 1)
+    if len(acts) != n_layers - 1:
+        raise ValueError(f"need one activation per hidden layer ({n_layers - 1}), got {len(acts)}")
     h = x
     for i in range(n_layers):
         w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
         h = torch.matmul(h, w.transpose(-1, -2)) + b.unsqueeze(-2)
         if i < n_layers - 1:
-            h = act(h)
+            h = ACTIVATIONS[acts[i]](h) if isinstance(acts[i], str) else acts[i](h)
     return h
 
 

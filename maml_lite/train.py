@@ -106,6 +106,15 @@ def check_relu_smoothing(model: nn.Module, relu_smoothing: tuple[float, float]) 
                          f"(3, 100); got {relu_smoothing!r}")
 
 
+def check_smooth_layers(model: MLP, smooth_layers: Sequence[int]) -> None:
+    hidden = len(model.sizes) - 2
+    layers = list(smooth_layers) if isinstance(smooth_layers, (tuple, list)) else None
+    if (not layers or len(set(layers)) != len(layers)
+            or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= hidden for n in layers)):
+        raise ValueError(f"smooth_layers must name distinct hidden layers, numbered 1 to {hidden} from the input, e.g. "
+                         f"(2,); got {smooth_layers!r}")
+
+
 def reptile_direction(model: nn.Module, batch: TaskBatch, inner_steps: int = 5,
                       inner_lr: float = 0.01) -> tuple[dict[str, Tensor], Tensor]:
     """Reptile's pseudo-gradient mean_i (theta - phi_i), and the mean task loss after adapting.
@@ -139,7 +148,7 @@ def smoothing_beta(iteration: int, iterations: int, relu_smoothing: tuple[float,
 
 
 @contextmanager
-def using_activation(model: MLP, activation: Activation) -> Iterator[None]:
+def using_activation(model: MLP, activation: Activation | tuple[Activation, ...]) -> Iterator[None]:
     """Run `model` with another activation for a while; its own is restored however the block ends."""
     own, model.activation = model.activation, activation
     try:
@@ -174,6 +183,7 @@ def meta_train(
     step_weights: Sequence[float] | None = None,
     learn_unit_scales: bool = False,
     relu_smoothing: tuple[float, float] | None = None,
+    smooth_layers: Sequence[int] | None = None,
     tasks: SineTasks = SineTasks(),
     log_every: int = 100,
     callback: Callable[[History], None] | None = None,
@@ -194,7 +204,8 @@ def meta_train(
     relu_smoothing=(beta_start, beta_end) (ReLU MLPs): for the first 80% of the iterations the network
     runs through smooth_relu(beta), beta growing geometrically from beta_start to beta_end, then through
     the exact ReLU. ReLU has no second derivative, so MAML's meta-gradient cannot see how an inner step
-    moves its kinks; a smooth start lets it. The model stays a ReLU MLP.
+    moves its kinks; a smooth start lets it. The model stays a ReLU MLP. smooth_layers: which hidden
+    layers (1 = the first) run through the softplus; the others keep the exact ReLU. Default: all.
     "metasgd" also learns a per-parameter inner step size, starting at inner_lr, and leaves it on the
     model as `model.learned_inner_lr` (a dict shaped like the parameters; pass it as `inner_lr` to
     adapt/evaluate). Ctrl-C stops cleanly: the model and the history so far are kept, with
@@ -224,6 +235,15 @@ def meta_train(
         log_scales = [torch.zeros(width, requires_grad=True) for width in model.sizes[1:-1]]
     if relu_smoothing is not None:
         check_relu_smoothing(model, relu_smoothing)
+    if smooth_layers is not None:
+        if relu_smoothing is None:
+            raise ValueError("smooth_layers picks the layers that relu_smoothing rounds off; set relu_smoothing too")
+        check_smooth_layers(model, smooth_layers)
+
+    def smoothed(beta: float) -> Activation | tuple[Activation, ...]:  # the activation(s) while smoothing
+        if smooth_layers is None:
+            return smooth_relu(beta)
+        return tuple(smooth_relu(beta) if n in smooth_layers else "relu" for n in range(1, len(model.sizes) - 1))
 
     def starting_params() -> dict[str, Tensor] | None:  # where adaptation starts: the model's weights, maybe rescaled
         if log_scales is None:
@@ -248,7 +268,7 @@ def meta_train(
             batch = tasks.sample(meta_batch, k_shot, k_query, generator=generator)
             optimizer.zero_grad()
             beta = None if relu_smoothing is None else smoothing_beta(it, iterations, relu_smoothing)
-            with nullcontext() if beta is None else using_activation(model, smooth_relu(beta)):
+            with nullcontext() if beta is None else using_activation(model, smoothed(beta)):
                 if method == "reptile":
                     direction, loss = reptile_direction(model, batch, inner_steps, inner_lr)
                     for n, p in model.named_parameters():
@@ -326,6 +346,9 @@ def main(argv: list[str] | None = None) -> None:
                     metavar="BETA_START,BETA_END",
                     help="train through a softplus whose sharpness grows from BETA_START to BETA_END over the first "
                          "80%% of iterations, then through the ReLU, e.g. 3,100")
+    ap.add_argument("--smooth-layers", type=lambda v: tuple(int(n) for n in v.split(",")), default=None,
+                    metavar="N[,N...]", help="hidden layers (1 = the first) that --relu-smoothing rounds off, e.g. 2; "
+                                             "default: all")
     ap.add_argument("--eval-tasks", type=int, default=1000)
     ap.add_argument("--note", default="", help="why this recipe: goes into the model card")
     ap.add_argument("--out", type=Path, required=True, help="checkpoint path, e.g. maml_lite/checkpoints/maml.pt")
@@ -338,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
                          k_shot=args.k_shot, k_query=args.k_query, inner_steps=args.inner_steps,
                          inner_lr=args.inner_lr, outer_lr=args.outer_lr, schedule=args.schedule,
                          step_weights=args.step_weights, learn_unit_scales=args.learn_unit_scales,
-                         relu_smoothing=args.relu_smoothing)
+                         relu_smoothing=args.relu_smoothing, smooth_layers=args.smooth_layers)
     card = {
         "name": args.out.stem,
         "method": args.method,

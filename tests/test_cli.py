@@ -24,19 +24,19 @@ def test_cli_writes_checkpoint_and_card(tmp_path, capsys):
 
 
 def test_cli_passes_the_tuned_recipe_flags_to_meta_train(tmp_path):
-    """maml_plus's flags (--step-weights, --learn-unit-scales, --relu-smoothing) reach meta_train: same weights
-    as calling it."""
+    """maml_plus's flags (--step-weights, --learn-unit-scales, --relu-smoothing, --smooth-layers) reach meta_train:
+    same weights as calling it."""
     out = tmp_path / "tuned.pt"
     main(["--method", "maml", "--k-shot", "5", "--k-query", "10", "--inner-steps", "2", "--step-weights", "0.7,0.3",
-          "--learn-unit-scales", "--relu-smoothing", "3,100", "--outer-lr", "5e-3", "--iterations", "30",
-          "--schedule", "cosine", "--eval-tasks", "10", "--out", str(out)])
+          "--learn-unit-scales", "--relu-smoothing", "3,100", "--smooth-layers", "2", "--outer-lr", "5e-3",
+          "--iterations", "30", "--schedule", "cosine", "--eval-tasks", "10", "--out", str(out)])
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["config"]["learn_unit_scales"] is True and card["config"]["step_weights"] == [0.7, 0.3]
-    assert card["config"]["relu_smoothing"] == [3.0, 100.0]
+    assert card["config"]["relu_smoothing"] == [3.0, 100.0] and card["config"]["smooth_layers"] == [2]
     torch.manual_seed(0)
     direct = ml.make_model()
     ml.meta_train(direct, "maml", 30, 0, k_shot=5, k_query=10, inner_steps=2, step_weights=(0.7, 0.3),
-                  learn_unit_scales=True, relu_smoothing=(3.0, 100.0), outer_lr=5e-3, schedule="cosine",
-                  progress=False)
+                  learn_unit_scales=True, relu_smoothing=(3.0, 100.0), smooth_layers=(2,), outer_lr=5e-3,
+                  schedule="cosine", progress=False)
     loaded = ml.load_checkpoint(out)
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), direct.parameters()))

@@ -352,6 +352,12 @@ def test_smooth_relu_is_a_rounded_relu_with_curvature():
     for bad in (0, -1.0, float("inf"), float("nan"), True):
         with pytest.raises(ValueError, match="beta must be a finite number > 0"):
             ml.smooth_relu(bad)
+    h = torch.relu(model.layers[0](x))  # one activation per hidden layer
+    h = torch.nn.functional.softplus(model.layers[1](h), beta=5.0)
+    params = dict(model.named_parameters())
+    assert torch.allclose(ml.forward(params, x, ("relu", ml.smooth_relu(5.0))), model.layers[2](h))
+    with pytest.raises(ValueError, match="one activation per hidden layer"):
+        ml.forward(params, x, ("relu",))
 
 
 def test_relu_smoothing_trains_through_softplus_first_then_relu():
@@ -382,6 +388,41 @@ def test_relu_smoothing_trains_through_softplus_first_then_relu():
         ml.meta_train(model, "maml", iterations=5, inner_lr=1e30, inner_steps=3, relu_smoothing=(3, 100),
                       progress=False)
     assert model.activation == "relu"
+
+
+def test_smooth_layers_rounds_off_only_the_named_layers():
+    """smooth_layers=(2,): the first iteration's loss is the meta-loss with the first layer's exact ReLU and the
+    second layer's softplus, not the all-layers one."""
+    first_batch = ml.SineTasks().sample(25, 5, 5, generator=torch.Generator().manual_seed(3))
+    beta_1 = smoothing_beta(1, 5, (3.0, 100.0))
+    losses = {}
+    for layers in (None, (2,), (1, 2)):
+        torch.manual_seed(0)
+        model = ml.make_model()
+        history = ml.meta_train(model, "maml", 5, seed=3, k_shot=5, log_every=1, progress=False,
+                                relu_smoothing=(3.0, 100.0), smooth_layers=layers)
+        assert model.activation == "relu"
+        losses[layers] = history.loss[0]
+    torch.manual_seed(0)
+    reference = ml.make_model()
+    reference.activation = ("relu", ml.smooth_relu(beta_1))
+    assert losses[(2,)] == pytest.approx(ml.meta_loss(reference, first_batch).item(), rel=1e-6)
+    assert losses[(1, 2)] == losses[None] and abs(losses[(2,)] - losses[None]) > 1e-4
+
+
+@pytest.mark.parametrize("smoothing, layers, message", [
+    ((3, 100), (3,), "numbered 1 to 2"),
+    ((3, 100), (0,), "numbered 1 to 2"),
+    ((3, 100), (), "numbered 1 to 2"),
+    ((3, 100), (2, 2), "distinct"),
+    ((3, 100), "2", "numbered 1 to 2"),
+    ((3, 100), (True,), "numbered 1 to 2"),
+    (None, (2,), "set relu_smoothing too"),
+])
+def test_smooth_layers_rejects_bad_settings(smoothing, layers, message):
+    with pytest.raises(ValueError, match=message):
+        ml.meta_train(ml.make_model(), "maml", iterations=1, relu_smoothing=smoothing, smooth_layers=layers,
+                      progress=False)
 
 
 @pytest.mark.parametrize("model, smoothing, message", [
