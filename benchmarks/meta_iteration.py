@@ -74,10 +74,11 @@ def main() -> None:
     opt_tuned = torch.optim.Adam([*model.parameters(), *log_scales], lr=1e-3)
 
     def tuned_step():
-        """maml_plus's recipe: 2 inner steps, multi-step loss, learned unit scales, through a softplus (notebook 05)."""
+        """maml_plus's recipe: 2 inner steps, multi-step loss, learned unit scales, layer 2 through a softplus
+        (notebook 05)."""
         opt_tuned.zero_grad()
         start = ml.rescale_units(dict(model.named_parameters()), [s.exp() for s in log_scales])
-        with using_activation(model, ml.smooth_relu(30.0)):
+        with using_activation(model, ("relu", ml.smooth_relu(30.0))):
             ml.meta_loss(model, batch, inner_steps=2, step_weights=(0.7, 0.3), params=start).backward()
         opt_tuned.step()
 
