@@ -2,9 +2,10 @@
 
 Bars (paper, Finn et al. 2017, Table 2, K=5: MAML 0.67 / 0.38 / 0.35 after 1 / 5 / 10 steps):
 the paper-recipe MAML matches the paper; the tuned MAML (maml_plus) beats it beyond its 95% CI at every
-step count and meets the stretch bar 0.50 / 0.30 / 0.25 (the paper-recipe MAML does not: strict xfail); no MAML, FOMAML, Reptile or
-baseline task ever becomes non-finite, and no MAML task runs away among 10,000 more; FOMAML and Reptile clearly
-better than the pretrained baseline at every step count; the baseline shows the paper's gap (K=5, 1 step > 2).
+step count and meets the stretch bar 0.50 / 0.30 / 0.25 (the paper-recipe MAML does not: strict xfail);
+no MAML, FOMAML, Reptile or baseline task ever becomes non-finite, and no MAML task runs away among 10,000
+more; FOMAML and Reptile clearly better than the pretrained baseline at every step count; the baseline shows
+the paper's gap (K=5, 1 step > 2).
 """
 
 import functools
