@@ -109,8 +109,8 @@ def check_relu_smoothing(model: nn.Module, relu_smoothing: tuple[float, float]) 
 def check_smooth_layers(model: MLP, smooth_layers: Sequence[int]) -> None:
     hidden = len(model.sizes) - 2
     layers = list(smooth_layers) if isinstance(smooth_layers, (tuple, list)) else None
-    if (not layers or len(set(layers)) != len(layers)
-            or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= hidden for n in layers)):
+    if (not layers or not all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= hidden for n in layers)
+            or len(set(layers)) != len(layers)):
         raise ValueError(f"smooth_layers must name distinct hidden layers, numbered 1 to {hidden} from the input, e.g. "
                          f"(2,); got {smooth_layers!r}")
 

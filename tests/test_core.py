@@ -417,6 +417,7 @@ def test_smooth_layers_rounds_off_only_the_named_layers():
     ((3, 100), (2, 2), "distinct"),
     ((3, 100), "2", "numbered 1 to 2"),
     ((3, 100), (True,), "numbered 1 to 2"),
+    ((3, 100), ([2],), "numbered 1 to 2"),
     (None, (2,), "set relu_smoothing too"),
 ])
 def test_smooth_layers_rejects_bad_settings(smoothing, layers, message):
