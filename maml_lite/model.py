@@ -44,12 +44,13 @@ def forward(params: Mapping[str, Tensor], x: Tensor,
     acts = list(activation) if isinstance(activation, (tuple, list)) else [activation] * (n_layers - 1)
     if len(acts) != n_layers - 1:
         raise ValueError(f"need one activation per hidden layer ({n_layers - 1}), got {len(acts)}")
+    acts = [ACTIVATIONS[a] if isinstance(a, str) else a for a in acts]
     h = x
     for i in range(n_layers):
         w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
         h = torch.matmul(h, w.transpose(-1, -2)) + b.unsqueeze(-2)
         if i < n_layers - 1:
-            h = ACTIVATIONS[acts[i]](h) if isinstance(acts[i], str) else acts[i](h)
+            h = acts[i](h)
     return h
 
 

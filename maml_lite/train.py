@@ -241,9 +241,10 @@ def meta_train(
         check_smooth_layers(model, smooth_layers)
 
     def smoothed(beta: float) -> Activation | tuple[Activation, ...]:  # the activation(s) while smoothing
+        smooth = smooth_relu(beta)
         if smooth_layers is None:
-            return smooth_relu(beta)
-        return tuple(smooth_relu(beta) if n in smooth_layers else "relu" for n in range(1, len(model.sizes) - 1))
+            return smooth
+        return tuple(smooth if n in smooth_layers else "relu" for n in range(1, len(model.sizes) - 1))
 
     def starting_params() -> dict[str, Tensor] | None:  # where adaptation starts: the model's weights, maybe rescaled
         if log_scales is None:
