@@ -1,19 +1,23 @@
 """maml_lite: a tiny, readable MAML on the paper's sine regression, for teaching.
 
-The notebooks in notebooks/ teach; this package carries the plumbing they share.
+The core, readable in one sitting: tasks.py (the sine tasks), model.py (the network), adapt.py (the inner
+loop and MAML's meta-objective), train.py (the outer loop and its objectives), evaluate.py (the paper's test
+protocol), checkpoints.py and plots.py. Variants plug into the core as objectives for `meta_train`:
+metasgd.py (learned step sizes) and maml_plus.py (the tuned recipe); widgets.py is notebook 04's playground
+and cli.py regenerates the shipped checkpoints. The notebooks in notebooks/ teach; this package carries the
+plumbing they share.
 """
 
-from .adapt import adapt, mse
+from .adapt import adapt, meta_loss, mse
 from .checkpoints import PRETRAINED, load_checkpoint, load_pretrained, model_card, save_checkpoint
 from .evaluate import EvalResult, evaluate, task_errors
-from .model import MLP, forward, make_model, predict, rescale_units, smooth_relu
+from .model import MLP, forward, make_model, predict
 from .tasks import SineTasks, TaskBatch
-from .train import METHODS, DivergenceError, History, meta_loss, meta_train
+from .train import MAML, DivergenceError, History, Reptile, meta_train
 
 __all__ = [
-    "METHODS", "MLP", "PRETRAINED", "DivergenceError", "EvalResult", "History", "SineTasks", "TaskBatch",
-    "adapt", "evaluate", "forward", "load_checkpoint", "load_pretrained", "make_model", "meta_loss",
-    "meta_train", "model_card", "mse", "predict", "rescale_units", "save_checkpoint", "smooth_relu",
-    "task_errors",
+    "MAML", "MLP", "PRETRAINED", "DivergenceError", "EvalResult", "History", "Reptile", "SineTasks", "TaskBatch",
+    "adapt", "evaluate", "forward", "load_checkpoint", "load_pretrained", "make_model", "meta_loss", "meta_train",
+    "model_card", "mse", "predict", "save_checkpoint", "task_errors",
 ]
 __version__ = "0.1.0"

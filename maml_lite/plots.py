@@ -15,17 +15,17 @@ from .evaluate import EvalResult
 
 COLORS = {
     "maml": "#0072B2",      # blue
-    "maml_plus": "#1B2A6B", # navy: MAML tuned: multi-step loss, unit scales, smooth start (notebook 05)
+    "maml_plus": "#1B2A6B", # navy: MAML tuned: multi-step loss, unit scales, smooth start (notebook 06)
     "fomaml": "#56B4E9",    # sky blue
     "reptile": "#009E73",   # green
     "pretrain": "#D55E00",  # vermillion: the pretrained baseline, fine-tuned
-    "scratch": "#999999",   # grey: a network trained from scratch on the K points
+    "scratch": "#999999",   # grey: a randomly initialised network, fine-tuned on the K points
     "metasgd": "#CC79A7",   # purple
     "truth": "#000000",
 }
 LABELS = {
     "maml": "MAML", "maml_plus": "MAML, tuned", "fomaml": "first-order MAML", "reptile": "Reptile",
-    "pretrain": "pretrained, fine-tuned", "scratch": "from scratch", "metasgd": "Meta-SGD", "truth": "true function",
+    "pretrain": "pretrained, fine-tuned", "scratch": "random init", "metasgd": "Meta-SGD", "truth": "true function",
 }
 
 # Finn et al. 2017, Appendix C, Table 2: 5-shot MSE after 1 / 5 / 10 gradient steps.

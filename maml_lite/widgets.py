@@ -213,93 +213,34 @@ def _groups(models: Mapping[str, nn.Module]) -> list[list[str]]:
     return list(groups.values())
 
 
-def _trajectory(models: list[nn.Module], x: Tensor, y: Tensor, steps: int, lr: float, x_grid: Tensor) -> Tensor:
+def _trajectory(models: list[nn.Module], x: Tensor, y: Tensor, steps: int, lr: float,
+                rates: list[Mapping[str, Tensor] | None], x_grid: Tensor) -> Tensor:
     """Predictions on x_grid after 0..steps SGD steps, for each model: (steps + 1, n_models, N_GRID).
 
-    A group of MLPs takes the fast path, `_mlp_trajectory`; any other module is stepped with
-    autograd via `adapt`, the package's reference implementation. A model with `learned_inner_lr`
-    (Meta-SGD) steps with its learned per-parameter rates; the others with lr.
-    x, y: (k, 1); x_grid: (N_GRID, 1).
+    The models share one architecture: their parameters are stacked with a leading model dimension, and
+    all take each step together through the package's own `adapt`, one batched pass per step (a model that
+    is not a maml_lite MLP forms a group of one). rates: one entry per model, its own per-parameter step
+    sizes (Meta-SGD) or None to step at lr. x, y: (k, 1); x_grid: (N_GRID, 1).
     """
-    named = [dict(m.named_parameters()) for m in models]
-    learned = [getattr(m, "learned_inner_lr", None) for m in models]  # Meta-SGD brings its own step sizes
-    if any(r is not None for r in learned):
-        rates = [r or {n: torch.full_like(p, lr) for n, p in named[i].items()} for i, r in enumerate(learned)]
-        lr = {n: torch.stack([r[n] for r in rates]) for n in named[0]}  # (n_models, *parameter shape)
-    if isinstance(models[0], MLP):
-        return _mlp_trajectory(models, x, y, steps, lr, x_grid)
-    rate = {n: r[0] for n, r in lr.items()} if isinstance(lr, dict) else lr  # a group of one
-    params = {n: p.detach().requires_grad_() for n, p in named[0].items()}  # fresh leaves: the model is never touched
+    b = len(models)
+    named = [{n: p.detach() for n, p in m.named_parameters()} for m in models]
+    step_size: float | dict[str, Tensor] = lr
+    if b == 1 and not isinstance(models[0], MLP):  # any other torch module: adapted alone, unbatched
+        params, xs, ys, grid = named[0], x, y, x_grid
+        step_size = rates[0] if rates[0] is not None else lr
+    else:
+        params = {n: torch.stack([p[n] for p in named]) for n in named[0]}  # (b, *parameter shape)
+        xs, ys, grid = x.expand(b, *x.shape), y.expand(b, *y.shape), x_grid.expand(b, *x_grid.shape)
+        if any(r is not None for r in rates):
+            step_size = {n: torch.stack([r[n].detach() if r is not None else torch.full_like(p[i], lr)
+                                         for i, r in enumerate(rates)]) for n, p in params.items()}
     history = [params]
-    for _ in range(steps if x.shape[-2] else 0):
-        params = adapt(models[0], x, y, 1, rate, first_order=True, params=params)
+    for _ in range(steps if x.shape[0] else 0):
+        params = adapt(models[0], xs, ys, 1, step_size, first_order=True, params=params)
+        params = {n: p.detach() for n, p in params.items()}
         history.append(params)
     with torch.no_grad():
-        out = torch.stack([predict(models[0], h, x_grid).view(1, -1) for h in history])
-    return out.expand(steps + 1, 1, out.shape[-1]) if len(history) < steps + 1 else out
-
-
-_ACT = {"relu": lambda z: np.maximum(z, 0, out=z), "tanh": lambda z: np.tanh(z, out=z)}  # in place
-_ACT_SLOPE = {"relu": lambda h: h > 0, "tanh": lambda h: 1 - h * h}  # d act(z)/dz, written with h = act(z)
-
-
-def _linear(h: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """h W^T + b for stacked layers. h: (n, in) or (b, n, in); w: (b, out, in); b: (b, 1, out)."""
-    z = h * w.transpose(0, 2, 1) if w.shape[-1] == 1 else h @ w.transpose(0, 2, 1)  # in=1: an outer product
-    z += b
-    return z
-
-
-def _mlp_trajectory(models: list[MLP], x: Tensor, y: Tensor, steps: int, lr: float | Mapping[str, Tensor],
-                    x_grid: Tensor) -> Tensor:
-    """`_trajectory` for MLPs of one architecture, with backpropagation written out by hand.
-
-    The b models are stacked (W_l: (b, out, in), b_l: (b, 1, out)) and all take each plain SGD
-    step on L = mean_k (f(x_k) - y_k)^2 together. With h_0 = x, h_l = act(h_{l-1} W_l^T + b_l):
-
-        delta_L = 2 (f(x) - y) / (k * out)              (k, out): dL/d output
-        dL/dW_l = delta_l^T h_{l-1},   dL/db_l = sum_k delta_l
-        delta_{l-1} = (delta_l W_l) * act'(h_{l-1})
-
-    This is exactly what autograd computes (tests/test_widgets.py checks it against `adapt`); for
-    networks this small, skipping autograd's bookkeeping and running numpy makes an update 2-2.5x
-    faster (benchmarks/widget_latency.py prints both).
-    """
-    act, slope = _ACT[models[0].activation], _ACT_SLOPE[models[0].activation]
-    n_layers = len(models[0].layers)
-    ws = [np.stack([m.layers[i].weight.detach().numpy() for m in models]) for i in range(n_layers)]
-    bs = [np.stack([m.layers[i].bias.detach().numpy() for m in models])[:, None, :] for i in range(n_layers)]
-    if isinstance(lr, Mapping):  # per-parameter rates, (b, *shape)
-        rw = [lr[f"layers.{i}.weight"].numpy() for i in range(n_layers)]
-        rb = [lr[f"layers.{i}.bias"].numpy()[:, None, :] for i in range(n_layers)]
-    else:
-        rw = rb = [np.float32(lr)] * n_layers
-    xs, ys, k = x.numpy(), y.numpy(), x.shape[0]
-    history = [(ws, bs)]
-    with np.errstate(all="ignore"):  # a diverging rate overflows to inf/NaN; update() reports it
-        for _ in range(steps if k else 0):
-            hs = [np.broadcast_to(xs, (len(models), *xs.shape))]
-            for i in range(n_layers):
-                z = _linear(hs[-1], ws[i], bs[i])
-                hs.append(act(z) if i < n_layers - 1 else z)
-            delta = (hs[-1] - ys) * np.float32(2.0 / ys.size)
-            new_ws, new_bs = [None] * n_layers, [None] * n_layers
-            for i in reversed(range(n_layers)):
-                new_ws[i] = ws[i] - rw[i] * (delta.transpose(0, 2, 1) @ hs[i])
-                new_bs[i] = bs[i] - rb[i] * delta.sum(1, keepdims=True)
-                if i:
-                    delta = (delta @ ws[i]) * slope(hs[i])
-            ws, bs = new_ws, new_bs
-            history.append((ws, bs))
-        grid = []  # one (b, N_GRID) pass per step: small arrays that stay in cache beat one big pass
-        for ws, bs in history:
-            h = x_grid.numpy()
-            for i in range(n_layers):
-                h = _linear(h, ws[i], bs[i])
-                if i < n_layers - 1:
-                    h = act(h)
-            grid.append(h)
-    out = torch.from_numpy(np.stack(grid)).view(len(history), len(models), -1)
+        out = torch.stack([predict(models[0], h, grid).view(b, -1) for h in history])
     return out.expand(steps + 1, *out.shape[1:]) if len(history) < steps + 1 else out
 
 
@@ -311,17 +252,19 @@ def update(
     phase: float,
     inner_steps: int = MAX_STEPS,
     inner_lr: float = 0.01,
+    rates: Mapping[str, Mapping[str, Tensor]] | None = None,
 ) -> State:
     """Adapt every model to the support points for 0..inner_steps SGD steps; never raises.
 
     models: {name: model}, e.g. `load_models()`; MLPs sharing an architecture are adapted together.
+    rates: {name: per-parameter step sizes} for models that bring their own (Meta-SGD); the rest step at inner_lr.
     x_points, y_points: the K support points, (k,) or (k, 1), any array-like (k may be 0).
     amplitude, phase: the true task y = A sin(x - phase), for the curve and the MSE.
     Bad input (no points, NaN, x outside [-5, 5], a diverging inner_lr, ...) becomes a message.
     """
     messages: list[str] = []
     try:
-        return _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr, messages)
+        return _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr, rates or {}, messages)
     except Exception as e:  # the playground must keep working whatever happens
         messages.append(f"Could not adapt the models ({type(e).__name__}: {e}). Try other settings.")
         x_grid = np.linspace(*TASKS.x_range, N_GRID)
@@ -331,7 +274,7 @@ def update(
                      {}, {}, {}, tuple(messages))
 
 
-def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr, messages: list[str]) -> State:
+def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr, rates, messages: list[str]) -> State:
     amplitude = _number(amplitude, "amplitude", 1.0, messages)
     phase = _number(phase, "phase", 0.0, messages)
     (a_lo, a_hi), (p_lo, p_hi) = TASKS.amplitude, TASKS.phase
@@ -365,7 +308,7 @@ def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr,
 
     predictions, mse, diverged_at = {}, {}, {}
     for group in _groups(usable):
-        out = _trajectory([usable[n] for n in group], xs, ys, steps, lr, xg)  # (steps + 1, b, N_GRID)
+        out = _trajectory([usable[n] for n in group], xs, ys, steps, lr, [rates.get(n) for n in group], xg)
         bad = ~torch.isfinite(out).all(-1) | (out.abs().amax(-1) > DIVERGED)  # (steps + 1, b)
         bad = torch.cummax(bad.to(torch.int8), dim=0).values.bool()          # once diverged, stay diverged
         err = ((out - yt) ** 2).mean(-1).masked_fill(bad, math.inf)
@@ -379,11 +322,11 @@ def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr,
     predictions, mse, diverged_at = ({n: d[n] for n in order} for d in (predictions, mse, diverged_at))
 
     gone = {n: s for n, s in diverged_at.items() if s is not None}
-    own_rates = {n for n in gone if getattr(usable[n], "learned_inner_lr", None) is not None}
+    own_rates = {n for n in gone if n in rates}
     if own_rates:
         which = ", ".join(f"{LABELS.get(n, n)} (step {gone.pop(n)})" for n in sorted(own_rates))
         messages.append(f"Diverged: {which}. Its step sizes were meta-learned for ONE step, so further steps "
-                        "overshoot (notebook 05); the inner learning rate slider does not apply to it.")
+                        "overshoot (notebook 06); the inner learning rate slider does not apply to it.")
     if gone:
         which = ", ".join(f"{LABELS.get(n, n)} (step {s})" for n, s in gone.items())
         messages.append(f"Diverged with inner_lr={lr:g}: {which}. Each step overshoots and the prediction blows "
@@ -414,10 +357,11 @@ class Playground:
 
     def __init__(self, models: Mapping[str, nn.Module], amplitude: float = 2.0, phase: float = 1.0,
                  k_shot: int = 5, inner_lr: float = 0.01, steps: int = MAX_STEPS, seed: int = 0,
-                 clickable: bool | None = None) -> None:
+                 clickable: bool | None = None, rates: Mapping[str, Mapping[str, Tensor]] | None = None) -> None:
         import ipywidgets as w
 
         self.models = dict(models)
+        self.rates = dict(rates or {})  # {name: learned per-parameter step sizes} (Meta-SGD)
         self.rng = torch.Generator().manual_seed(seed)
         self.point_seed = seed
         self.clicked: list[tuple[float, float]] = []
@@ -598,7 +542,8 @@ class Playground:
         """Adapt every model for 0..MAX_STEPS steps to the current points, then redraw."""
         x, y = self.points()
         start = time.perf_counter()
-        self.state = update(self.models, x, y, self.amplitude.value, self.phase.value, MAX_STEPS, self.inner_lr.value)
+        self.state = update(self.models, x, y, self.amplitude.value, self.phase.value, MAX_STEPS, self.inner_lr.value,
+                            self.rates)
         self.timings["compute_ms"] = 1e3 * (time.perf_counter() - start)
         self.redraw()
 

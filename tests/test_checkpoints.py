@@ -9,11 +9,14 @@ the paper's gap (K=5, 1 step > 2).
 """
 
 import functools
+import math
 
 import pytest
 import torch
 
 import maml_lite as ml
+from maml_lite.cli import METHODS
+from maml_lite.metasgd import load_rates
 from maml_lite.plots import PAPER_TABLE2
 
 N_TASKS = 1000
@@ -25,8 +28,8 @@ STABLE = ["maml", "maml_plus", "fomaml", "reptile", "pretrain"]
 @functools.cache
 def result(name: str, k_shot: int) -> ml.EvalResult:
     torch.set_num_threads(1)
-    model = ml.load_pretrained(name)
-    return ml.evaluate(model, k_shot, n_tasks=N_TASKS, inner_lr=getattr(model, "learned_inner_lr", 0.01))
+    inner_lr = load_rates() if name == "metasgd" else 0.01
+    return ml.evaluate(ml.load_pretrained(name), k_shot, n_tasks=N_TASKS, inner_lr=inner_lr)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -37,13 +40,25 @@ def test_loads_as_a_sine_regressor(name):
     assert out.shape == (7, 1) and torch.isfinite(out).all()
 
 
+def same_figures(card: list, fresh: list, rel: float = 1e-4) -> bool:
+    """Equal to float rounding; a NaN or inf only matches another non-finite value (overflow can give either)."""
+    return len(card) == len(fresh) and all(
+        (not math.isfinite(c) and not math.isfinite(f)) or c == pytest.approx(f, rel=rel) for c, f in zip(card, fresh))
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_model_card_matches_a_fresh_evaluation(name):
+    """Every figure of the card's evaluation, recomputed: means, CIs, medians, diverged counts, task counts."""
     card = ml.model_card(name)
-    assert card["name"] == name and card["method"] in ml.METHODS and card["training_seconds"] > 0
+    assert card["name"] == name and card["method"] in METHODS and card["training_seconds"] > 0
+    command = card["command"]
+    assert command.startswith("python -m maml_lite.cli ") and f"--out maml_lite/checkpoints/{name}.pt" in command
     for k in (5, 10, 20):
-        ours = result(name, k)
-        assert card["evaluation"][f"K={k}"]["mean"] == pytest.approx(ours.mean, rel=1e-4, nan_ok=True)
+        table, ours = card["evaluation"][f"K={k}"], result(name, k)
+        assert (table["k_shot"], table["n_tasks"], table["steps"]) == (k, N_TASKS, list(range(11)))
+        assert table["diverged"] == ours.diverged, f"{name} K={k}: diverged {table['diverged']} vs {ours.diverged}"
+        for field in ("mean", "ci95", "median"):
+            assert same_figures(table[field], getattr(ours, field)), f"{name} K={k} {field}"
 
 
 @pytest.mark.parametrize("k_shot", [5, 10, 20])
@@ -51,7 +66,7 @@ def test_model_card_matches_a_fresh_evaluation(name):
 def test_no_task_diverges_within_ten_steps(name, k_shot):
     """No task becomes non-finite, and none runs away: that would lift the 10-step mean above the 1-step one."""
     r = result(name, k_shot)
-    assert r.nonfinite == [0] * 11
+    assert r.diverged == [0] * 11
     ten, one = r.at(10)[0], r.at(1)[0]
     assert ten < one, f"{name} K={k_shot}: mean {ten:.3g} after 10 steps, {one:.3g} after 1"
 

@@ -6,7 +6,8 @@ import shlex
 import torch
 
 import maml_lite as ml
-from maml_lite.train import main
+from maml_lite.cli import main
+from maml_lite.maml_plus import MAMLPlus
 
 
 def test_cli_writes_checkpoint_and_card(tmp_path, capsys):
@@ -18,7 +19,7 @@ def test_cli_writes_checkpoint_and_card(tmp_path, capsys):
     assert card["method"] == "fomaml" and card["recipe_note"] == "a test's recipe"
     assert card["config"]["iterations"] == 20 and card["versions"]["torch"] == torch.__version__
     assert set(card["evaluation"]) == {"K=5", "K=10", "K=20"} and card["evaluation"]["K=5"]["n_tasks"] == 10
-    assert shlex.split(card["command"])[:3] == ["python", "-m", "maml_lite.train"] and "--note" not in card["command"]
+    assert shlex.split(card["command"])[:3] == ["python", "-m", "maml_lite.cli"] and "--note" not in card["command"]
     assert card["evaluation"]["K=5"]["mean"] == ml.evaluate(model, 5, n_tasks=10).mean
     assert "wrote" in capsys.readouterr().out
 
@@ -35,8 +36,9 @@ def test_cli_passes_the_tuned_recipe_flags_to_meta_train(tmp_path):
     assert card["config"]["relu_smoothing"] == [3.0, 100.0] and card["config"]["smooth_layers"] == [2]
     torch.manual_seed(0)
     direct = ml.make_model()
-    ml.meta_train(direct, "maml", 30, 0, k_shot=5, k_query=10, inner_steps=2, step_weights=(0.7, 0.3),
-                  learn_unit_scales=True, relu_smoothing=(3.0, 100.0), smooth_layers=(2,), outer_lr=5e-3,
-                  schedule="cosine", progress=False)
+    objective = MAMLPlus(direct, 30, (0.7, 0.3), learn_unit_scales=True, relu_smoothing=(3.0, 100.0),
+                         smooth_layers=(2,))
+    ml.meta_train(direct, objective, 30, 0, k_shot=5, k_query=10, outer_lr=5e-3, schedule="cosine", progress=False)
+    objective.fold_into(direct)
     loaded = ml.load_checkpoint(out)
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), direct.parameters()))

@@ -10,6 +10,7 @@ from torch import nn
 
 import maml_lite as ml
 from maml_lite import widgets as mw
+from maml_lite.metasgd import load_rates
 
 
 @pytest.fixture(scope="module")
@@ -93,19 +94,19 @@ def test_models_of_other_architectures_are_adapted_separately():
 
 
 @pytest.mark.parametrize("hidden, activation", [((40, 40), "relu"), ((16, 8, 4), "tanh"), ((3,), "relu")])
-def test_hand_written_backprop_equals_autograd(hidden, activation):
-    """The fast path (_mlp_trajectory, backprop by hand in numpy) == stepping with autograd via adapt."""
+def test_stacked_trajectory_equals_adapting_each_model_alone(hidden, activation):
+    """The batched pass (parameters stacked with a leading model dimension) == ml.adapt on each model alone."""
     torch.manual_seed(3)
     group = [ml.make_model(hidden, activation) for _ in range(3)]
     x, y = (torch.tensor(v, dtype=torch.float32).view(-1, 1) for v in points(k=9))
     grid = torch.linspace(-5, 5, 50).view(-1, 1)
-    fast = mw._mlp_trajectory(group, x, y, 6, 0.03, grid)  # (7, 3, 50)
-    assert fast.shape == (7, 3, 50)
+    stacked = mw._trajectory(group, x, y, 6, 0.03, [None] * 3, grid)  # (7, 3, 50)
+    assert stacked.shape == (7, 3, 50)
     for i, model in enumerate(group):
         for step in (0, 1, 6):
             params = ml.adapt(model, x, y, step, 0.03, first_order=True)
             expected = ml.predict(model, params, grid).detach().view(-1)
-            torch.testing.assert_close(fast[step, i], expected, atol=2e-5, rtol=1e-4)
+            torch.testing.assert_close(stacked[step, i], expected, atol=2e-5, rtol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -386,18 +387,19 @@ def test_pretrained_models_load_when_shipped():
     assert list(models) == list(mw.MODELS)
     state = mw.update(models, *points(k=10), 2.0, 1.0, inner_steps=10, inner_lr=0.01)
     assert state.messages == ()
-    # meta-learning works: after one step MAML beats the network trained from scratch
+    # meta-learning works: after one step MAML beats the random init
     assert state.mse_at("maml", 1) < state.mse_at("scratch", 1)
 
 
 def test_metasgd_steps_with_its_own_learned_rates_in_the_batched_pass():
     """A Meta-SGD model in the playground adapts with its learned per-parameter rates, not the slider's."""
     models = {"maml": ml.load_pretrained("maml"), "metasgd": ml.load_pretrained("metasgd")}
+    rates = load_rates()
     x, y = mw.sample_points(2.0, 1.0, 5)
-    state = mw.update(models, x, y, 2.0, 1.0, inner_steps=1, inner_lr=0.01)
+    state = mw.update(models, x, y, 2.0, 1.0, inner_steps=1, inner_lr=0.01, rates={"metasgd": rates})
     meta = models["metasgd"]
     xs, ys = torch.tensor(x, dtype=torch.float32)[:, None], torch.tensor(y, dtype=torch.float32)[:, None]
-    alone = ml.adapt(meta, xs, ys, 1, meta.learned_inner_lr, first_order=True)
+    alone = ml.adapt(meta, xs, ys, 1, rates, first_order=True)
     grid = torch.linspace(-5, 5, mw.N_GRID, dtype=torch.float64).float()[:, None]
     expected = ml.predict(meta, alone, grid).detach().double().numpy().ravel()
     np.testing.assert_allclose(state.predictions["metasgd"][1], expected, rtol=1e-4, atol=1e-4)
@@ -407,10 +409,10 @@ def test_metasgd_steps_with_its_own_learned_rates_in_the_batched_pass():
 
 
 def test_metasgd_divergence_message_names_its_learned_rates():
-    models = {"metasgd": ml.load_pretrained("metasgd")}
+    models, rates = {"metasgd": ml.load_pretrained("metasgd")}, {"metasgd": load_rates()}
     for seed in range(30):  # find points where more steps with the one-step rates blow up
         x, y = mw.sample_points(4.5, 2.0, 5, seed=seed)
-        state = mw.update(models, x, y, 4.5, 2.0, inner_steps=10, inner_lr=0.01)
+        state = mw.update(models, x, y, 4.5, 2.0, inner_steps=10, inner_lr=0.01, rates=rates)
         if state.diverged_at["metasgd"] is not None:
             assert any("meta-learned for ONE step" in m for m in state.messages)
             assert state.curve("metasgd", 10) is None  # no NaN curve is drawn

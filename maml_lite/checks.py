@@ -1,0 +1,59 @@
+"""Argument checks shared by the package: each raises a TypeError/ValueError that says what to do."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from torch import Tensor
+
+MAX_INNER_STEPS = 1000  # inner steps one call may take (second order keeps every step's graph in memory)
+
+
+def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """value as an int in [minimum, maximum]; bools, floats and strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def check_float(name: str, value: object, minimum: float = 0.0, strict: bool = False) -> float:
+    """value as a finite float >= minimum (> minimum if strict); bools and strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}, got {value}")
+    return float(value)
+
+
+def check_points(x: Tensor, y: Tensor, what: str = "support") -> None:
+    """Matching finite float tensors of shape (k, 1) or (meta_batch, k, 1), with k >= 1."""
+    for name, t in ((f"x_{what}", x), (f"y_{what}", y)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {t.dtype}")
+        if t.dim() not in (2, 3) or t.shape[-1] != 1:
+            raise ValueError(f"{name} must have shape (k, 1) for one task or (meta_batch, k, 1) for a batch, "
+                             f"got {tuple(t.shape)}; a 1-D tensor x becomes (k, 1) with x[:, None]")
+    if x.shape != y.shape:
+        raise ValueError(f"x_{what} and y_{what} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape[-2] == 0:
+        raise ValueError(f"no {what} points (k = 0): give at least one (x, y) pair")
+    for name, t in ((f"x_{what}", x), (f"y_{what}", y)):
+        if not t.isfinite().all():
+            raise ValueError(f"{name} contains NaN or inf; remove those points first")
+
+
+def check_inner(inner_steps: object, inner_lr: object) -> None:
+    """inner_steps an int in [0, MAX_INNER_STEPS]; inner_lr a finite float >= 0 or a dict of finite rate tensors."""
+    check_int("inner_steps", inner_steps, 0, MAX_INNER_STEPS)
+    if not isinstance(inner_lr, Mapping):
+        check_float("inner_lr", inner_lr)
+        return
+    for name, rate in inner_lr.items():
+        if not isinstance(rate, Tensor) or not rate.isfinite().all():
+            raise ValueError(f"inner_lr[{name!r}] must be a tensor of finite per-parameter step sizes")
