@@ -107,6 +107,6 @@ def evaluate(model: nn.Module, k_shot: int, steps: Iterable[int] = range(11), n_
         k_shot, n_tasks, steps,
         mean=errors.mean(1).tolist(),
         ci95=[1.96 * sd / math.sqrt(n_tasks) for sd in errors.std(1).tolist()],
-        median=errors.median(1).values.tolist(),
+        median=errors.nan_to_num(nan=math.inf).median(1).values.tolist(),  # a NaN task counts as the worst
         diverged=(~(errors <= DIVERGED_MSE)).sum(1).tolist(),
     )

@@ -355,7 +355,7 @@ class Playground:
     never queues stale work. Callbacks never raise: errors go to the message area.
     """
 
-    def __init__(self, models: Mapping[str, nn.Module], amplitude: float = 2.0, phase: float = 1.0,
+    def __init__(self, models: Mapping[str, nn.Module], amplitude: float = 4.0, phase: float = 0.5,
                  k_shot: int = 5, inner_lr: float = 0.01, steps: int = MAX_STEPS, seed: int = 0,
                  clickable: bool | None = None, rates: Mapping[str, Mapping[str, Tensor]] | None = None) -> None:
         import ipywidgets as w
