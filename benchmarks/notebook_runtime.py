@@ -11,6 +11,7 @@ on a 2-core CPU.
 Usage:
     .venv/bin/python benchmarks/notebook_runtime.py [notebooks/NN_name.ipynb ...]
         [--max-mb 1024] [--goal-mb 700] [--goal-s 90] [--timeout 600] [--json out.json]
+Without arguments it runs every notebooks/[0-9]*.ipynb (the lessons 01, 02, ...), in name order.
 Exit status 1 if a notebook fails to execute or its kernel peaks at or above --max-mb.
 """
 
