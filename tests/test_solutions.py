@@ -38,6 +38,7 @@ def exercise_tags(nb) -> set[str]:
 def test_every_exercise_cell_has_a_solution_and_a_check(notebook):
     nb = nbformat.read(notebook, as_version=4)
     wanted = exercise_tags(nb)
+    assert wanted, f"{notebook.name}: no cell tagged exercise-N (every notebook ends with exercises)"
     assert (ROOT / "solutions" / f"{notebook.stem}.md").exists(), f"solutions/{notebook.stem}.md is missing"
     missing = sorted(wanted - set(solutions(notebook)))
     assert not missing, f"{notebook.name}: no solution for {missing}"
@@ -49,8 +50,6 @@ def test_every_exercise_cell_has_a_solution_and_a_check(notebook):
 def test_solutions_pass_the_notebooks_own_checks(notebook):
     nb = nbformat.read(notebook, as_version=4)
     answers = solutions(notebook)
-    if not exercise_tags(nb):
-        pytest.skip(f"{notebook.name} has no code exercises")
     for cell in nb.cells:
         for tag in tags(cell):
             if tag in answers:
