@@ -50,7 +50,11 @@ def check_points(x: Tensor, y: Tensor, what: str = "support") -> None:
 
 def check_inner(inner_steps: object, inner_lr: object) -> None:
     """inner_steps an int in [0, MAX_INNER_STEPS]; inner_lr a finite float >= 0 or a dict of finite rate tensors."""
-    check_int("inner_steps", inner_steps, 0, MAX_INNER_STEPS)
+    if isinstance(inner_steps, int) and not isinstance(inner_steps, bool) and inner_steps > MAX_INNER_STEPS:
+        raise ValueError(f"inner_steps={inner_steps} is more than {MAX_INNER_STEPS}: each second-order step keeps its "
+                         "graph in memory (about 0.3 MB per step for 25 tasks of 10 points), so use fewer steps, "
+                         "or first_order=True and a loop over calls")
+    check_int("inner_steps", inner_steps, 0)
     if not isinstance(inner_lr, Mapping):
         check_float("inner_lr", inner_lr)
         return

@@ -1,6 +1,7 @@
 """Every bad input gets a clear ValueError/TypeError that says what to do, and loses nothing."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,7 +36,7 @@ def test_non_tensor_or_integer_points_raise_type_error():
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"inner_lr": -0.1}, ValueError, "inner_lr must be a finite number >= 0"),
     ({"inner_lr": math.nan}, ValueError, "inner_lr"),
-    ({"inner_steps": -1}, ValueError, "inner_steps must be between 0 and 1000"),
+    ({"inner_steps": -1}, ValueError, "inner_steps must be at least 0"),
     ({"inner_steps": 1.5}, TypeError, "inner_steps must be an int"),
     ({"inner_lr": "0.01"}, TypeError, "inner_lr must be a number"),
 ])
@@ -138,3 +139,127 @@ def test_ctrl_c_keeps_the_model_and_history(capsys):
     assert history.interrupted and len(history.loss) == 2 and history.iterations == [10, 20]
     assert "Interrupted after 20 of 1000 iterations" in capsys.readouterr().out
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # training so far is kept
+
+
+# ---------------------------------------------------------------------------------------------------
+# Issue 15: every bad input a clear error before any work, nothing lost
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m: ml.adapt(m, torch.zeros(5), torch.zeros(5)), ValueError, r"x\[:, None\]"),
+    (lambda m: ml.adapt(m, X.double(), Y.double()), TypeError, "model is torch.float32"),
+    (lambda m: ml.adapt(m, X, Y, inner_steps=10**6), ValueError, "more than 1000.*first_order=True"),
+    (lambda m: ml.adapt(m, X, Y, params={"w": torch.zeros(1)}), ValueError, "must name the model's parameters"),
+    (lambda m: ml.adapt(m, X, Y, inner_lr={"layers.0.weight": torch.tensor(math.nan)}), ValueError, "finite"),
+    (lambda m: ml.meta_train(m, "maml", 1, k_query=0), ValueError, "k_query must be at least 1"),
+    (lambda m: ml.meta_train(m, "maml", 1, seed=1.5), TypeError, "seed must be an int"),
+    (lambda m: ml.meta_train(m, "maml", -1), ValueError, "iterations must be at least 0"),
+    (lambda m: ml.meta_train(m, "maml", "10"), TypeError, "iterations must be an int"),
+    (lambda m: ml.meta_train(m, 3, 1), TypeError, "objective must be a name or an nn.Module"),
+    (lambda m: ml.meta_train(m, "maml", 1, schedule="linear"), ValueError, "'constant' or 'cosine'"),
+    (lambda m: ml.MAML(inner_steps=-1), ValueError, "inner_steps must be at least 0"),
+    (lambda m: ml.Reptile(inner_lr=-1.0), ValueError, "inner_lr must be a finite number >= 0"),
+    (lambda m: ml.evaluate(m, 5, seed=1.5), TypeError, "seed must be an int"),
+    (lambda m: ml.evaluate(m, 5, n_tasks=1), ValueError, "n_tasks must be between 2"),
+    (lambda m: ml.evaluate(m, 5, steps=[]), ValueError, "at least one step count"),
+    (lambda m: ml.evaluate(m, 5, steps=[-1]), ValueError, "a step count must be at least 0"),
+    (lambda m: ml.evaluate(m, 5, steps=[1]).at(7), ValueError, "step 7 was not evaluated"),
+    (lambda m: ml.make_model(hidden=(10**6,)), ValueError, "between 1 and 4096"),
+    (lambda m: ml.make_model(hidden=40), ValueError, "non-empty tuple"),
+])
+def test_bad_arguments_are_refused_with_a_clear_message(call, error, message):
+    with pytest.raises(error, match=message):
+        call(ml.make_model())
+
+
+def test_adapt_works_inside_no_grad():
+    with torch.no_grad():
+        adapted = ml.adapt(ml.make_model(), X, Y, inner_steps=2)
+    assert all(torch.isfinite(p).all() for p in adapted.values())
+
+
+def test_a_divergence_keeps_the_history_so_far():
+    model = ml.make_model()  # seeded by conftest; this recipe runs for 30 iterations, then the loss blows up
+    calls = []
+    with pytest.raises(ml.DivergenceError) as info:
+        ml.meta_train(model, ml.MAML(inner_steps=5, inner_lr=0.05), iterations=300, outer_lr=0.05, log_every=5,
+                      callback=lambda h: calls.append(len(h.loss)), progress=False)
+    history = info.value.history
+    assert history.loss and history.iterations == [5 * (i + 1) for i in range(len(history.loss))]
+    assert len(history.loss) == calls[-1] and all(math.isfinite(v) for v in history.loss)
+    assert "iteration" in str(info.value) and "error.history" in str(info.value)
+
+
+def payload(**changes):
+    p = {"format": "maml_lite-checkpoint-v1", "sizes": [1, 3, 1], "activation": "relu", "method": "maml",
+         "state_dict": {k: v.clone() for k, v in ml.make_model(hidden=(3,)).state_dict().items()}}
+    p.update(changes)
+    return p
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty \\(0 bytes\\)"),
+    (b"\x00" * 64, "truncated or corrupt"),
+    (payload(sizes=None), "unknown architecture"),
+    (payload(sizes=[1, 10**6, 1]), "unknown architecture"),  # refused before anything is allocated
+    (payload(sizes=[1] * 40), "unknown architecture"),
+    (payload(activation="gelu"), "unknown architecture"),
+    (payload(state_dict={}), "weights of another shape"),
+    (payload(state_dict="weights"), "weights of another shape"),
+    (payload(state_dict={**payload()["state_dict"], "layers.0.bias": torch.full((3,), math.nan)}), "NaN or inf"),
+    (payload(learned_inner_lr={"layers.0.weight": torch.full((3, 1), math.inf)}), "dict of finite float tensors"),
+    (payload(method=3), "must be a string or a dict"),
+    ({"format": "something else"}, "not a maml_lite checkpoint"),
+    ([1, 2, 3], "not a maml_lite checkpoint"),
+])
+def test_malformed_checkpoints_are_a_value_error_naming_the_path(tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    with pytest.raises(ValueError, match=message) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+def test_learned_rates_are_checked_against_the_weights(tmp_path):
+    from maml_lite.metasgd import load_rates
+
+    path = tmp_path / "m.pt"
+    torch.save(payload(learned_inner_lr={"layers.0.weight": torch.zeros(2, 2)}), path)
+    with pytest.raises(ValueError, match="not a Meta-SGD checkpoint"):
+        load_rates(path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--eval-tasks", "1"], "--eval-tasks must be between 2"),
+    (["--smooth-layers", "2"], "set relu_smoothing"),
+    (["--method", "reptile", "--step-weights", "1"], "reptile has none"),
+    (["--step-weights", "0.5,0.5"], "one weight per inner step"),
+    (["--relu-smoothing", "100,3"], "beta_start <= beta_end"),
+    (["--k-query", "0"], "k_query must be at least 1"),
+    (["--step-weights", "a,b"], "comma-separated floats"),
+    (["--method", "mamlx"], "invalid choice"),
+])
+def test_cli_refuses_bad_flags_before_training(tmp_path, capsys, args, message):
+    from maml_lite.cli import main
+
+    out = tmp_path / "m.pt"
+    with pytest.raises(SystemExit) as info:
+        main(["--iterations", "100000", *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err and "Traceback" not in err
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+@pytest.mark.parametrize("where", ["directory", "unwritable", "suffix"])
+def test_cli_tries_the_output_path_before_training(tmp_path, capsys, where):
+    from maml_lite.cli import main
+
+    out = {"directory": tmp_path, "unwritable": Path("/proc/maml_lite_test/m.pt"), "suffix": tmp_path / "m.txt"}[where]
+    with pytest.raises(SystemExit) as info:
+        main(["--iterations", "100000", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--out" in err or "cannot write" in err
+    assert "Traceback" not in err

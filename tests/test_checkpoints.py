@@ -16,6 +16,7 @@ import torch
 
 import maml_lite as ml
 from maml_lite.cli import METHODS
+from maml_lite.evaluate import DIVERGED_MSE
 from maml_lite.metasgd import load_rates
 from maml_lite.plots import PAPER_TABLE2
 
@@ -23,6 +24,8 @@ N_TASKS = 1000
 SHIPPED = list(ml.PRETRAINED)
 # Meta-SGD is left out: its rates are learned for ONE step (notebook 05)
 STABLE = ["maml", "maml_plus", "fomaml", "reptile", "pretrain"]
+# Tasks never used to choose a recipe: maml_plus was chosen on seed 123 (docs/maml_plus.md), cards use seed 2017.
+FRESH_SEED = 31415
 
 
 @functools.cache
@@ -71,17 +74,35 @@ def test_no_task_diverges_within_ten_steps(name, k_shot):
     assert ten < one, f"{name} K={k_shot}: mean {ten:.3g} after 10 steps, {one:.3g} after 1"
 
 
+@functools.cache
+def fresh_errors(name: str, k_shot: int) -> torch.Tensor:
+    """Each of 10,000 fresh tasks' error after ten steps. Fresh: never used to choose a recipe (maml_plus was chosen
+    on seed 123, docs/maml_plus.md) and not the cards' tasks (seed 2017)."""
+    torch.set_num_threads(1)
+    batch = ml.SineTasks().sample(10_000, k_shot, generator=torch.Generator().manual_seed(FRESH_SEED))
+    return ml.task_errors(ml.load_pretrained(name), batch, steps=[10])[0]
+
+
 @pytest.mark.parametrize("k_shot", [5, 10, 20])
 @pytest.mark.parametrize("name", ["maml", "maml_plus"])
-def test_no_maml_task_runs_away_among_ten_thousand_more(name, k_shot):
+def test_no_maml_task_diverges_among_ten_thousand_fresh_ones(name, k_shot):
     """A sharpened MAML start can send about 1 task in 10,000 far off within ten steps (seen while tuning maml_plus:
-    errors of 690 to 5e28), too rare for the 1000 test tasks to show. On 10,000 other tasks, every task's error after
-    ten steps must stay below 12.5, the error of predicting 0 for a task of the largest amplitude (5^2 / 2)."""
-    torch.set_num_threads(1)
-    batch = ml.SineTasks().sample(10_000, k_shot, generator=torch.Generator().manual_seed(123))
-    errors = ml.task_errors(ml.load_pretrained(name), batch, steps=[10])[0]
-    worst = errors.max().item()
-    assert torch.isfinite(errors).all() and worst < 5.0 ** 2 / 2, f"{name} K={k_shot}: worst after 10 steps {worst:.3g}"
+    errors of 690 to 5e28), too rare for the 1000 test tasks to show. None may diverge (error > DIVERGED_MSE)."""
+    errors = fresh_errors(name, k_shot)
+    assert (errors <= DIVERGED_MSE).all(), f"{name} K={k_shot}: {int((~(errors <= DIVERGED_MSE)).sum())} diverged"
+
+
+@pytest.mark.parametrize("name, k_shot", [
+    ("maml", 5), ("maml", 10), ("maml", 20), ("maml_plus", 10), ("maml_plus", 20),
+    pytest.param("maml_plus", 5, marks=pytest.mark.xfail(
+        strict=True, reason="on these fresh tasks one K=5 task ends at 17.1 after ten steps (docs/maml_plus.md)")),
+])
+def test_no_maml_task_runs_away_among_ten_thousand_fresh_ones(name, k_shot):
+    """The stricter bar: every task's error after ten steps below 12.5, the error of predicting 0 for a task of the
+    largest amplitude (5^2 / 2). maml_plus met it only on the tasks its recipe was chosen on; on fresh ones it misses
+    it at K=5 by one task in 10,000 (the xfail is strict: it fails when that changes)."""
+    worst = fresh_errors(name, k_shot).max().item()
+    assert worst < 5.0 ** 2 / 2, f"{name} K={k_shot}: worst task after 10 steps {worst:.3g}"
 
 
 @pytest.mark.parametrize("step", [1, 5, 10])
