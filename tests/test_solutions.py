@@ -54,7 +54,7 @@ def test_solutions_pass_the_notebooks_own_checks(notebook):
         for tag in tags(cell):
             if tag in answers:
                 cell.source = answers[tag]
-    NotebookClient(nb, timeout=600, kernel_name="python3",
+    NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(notebook.parent)}}).execute()
     for cell in nb.cells:
         for tag in (t for t in tags(cell) if t.startswith("check-")):
