@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ TASKS = SineTasks()      # the meta-training ranges: amplitude [0.1, 5], phase [
 CLICK_HINT = ("Clicking to place points needs ipympl: run <code>%pip install ipympl</code>, restart the "
               "kernel and run the notebook again (it switches to <code>%matplotlib widget</code>). "
               "The sliders below work everywhere.")
+COLAB_HINT = ("Clicking to place points needs ipympl, which does not work on Colab; the sliders below do everything "
+              "else. To click, open the notebook on Binder or in a local JupyterLab.")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -400,7 +403,7 @@ class Playground:
         self.clickable = ipympl_active() if clickable is None else bool(clickable)
         self._make_figure()
         if not self.clickable:
-            self.note.value = f"<i>{CLICK_HINT}</i>"
+            self.note.value = f"<i>{COLAB_HINT if 'google.colab' in sys.modules else CLICK_HINT}</i>"
 
         self.amplitude.observe(self._safe(self._on_task), names="value")
         self.phase.observe(self._safe(self._on_task), names="value")

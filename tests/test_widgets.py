@@ -1,6 +1,7 @@
 """The playground's update logic (plain Python, no browser): right numbers, and every bad input a message."""
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -279,6 +280,12 @@ def test_playground_starts_with_a_drawing_and_no_messages(playground):
     assert playground.view.value[:8] == b"\x89PNG\r\n\x1a\n"
     assert "MSE" in readouts(playground)[0]
     assert "pip install ipympl" in playground.note.value
+
+
+def test_on_colab_the_hint_does_not_send_users_to_ipympl(models, monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    pg = mw.Playground(models, clickable=False)
+    assert "does not work on Colab" in pg.note.value and "pip install ipympl" not in pg.note.value
 
 
 def test_recomputing_sliders_do_not_send_updates_while_dragged(playground):

@@ -1,0 +1,15 @@
+# The two commands a user needs; both install everything into .venv/ first (see README.md).
+.PHONY: lab test notebooks slides help
+help:
+	@echo "make lab        install everything, then open JupyterLab on the notebooks"
+	@echo "make test       install everything, then run every check CI runs"
+	@echo "make notebooks  re-execute the notebooks in place (their committed outputs are what nbval compares)"
+	@echo "make slides     one reveal.js deck per notebook in artifacts/slides/ (a section per slide)"
+lab:
+	bash .ci/lab
+test:
+	bash .ci/test
+notebooks:
+	bash .ci/execute-notebooks
+slides:
+	.venv/bin/python .ci/slides.py

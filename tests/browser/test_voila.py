@@ -1,0 +1,119 @@
+"""The standalone playground (apps/playground.ipynb) served by Voilà, in headless Debian Chromium.
+
+Voilà runs the app notebook and shows only its widgets: no code, no JupyterLab. This test starts `voila` on a
+random local port, opens the page, waits for the playground, moves the K and steps sliders with the keyboard,
+clicks on the canvas, and checks that the MSE readouts follow and that no error reaches the page. Screenshots go
+to artifacts/ (gitignored). Binder serves the same app at `.../v2/gh/OWNER/REPO/REV?urlpath=voila/render/apps/
+playground.ipynb`.
+
+Needs: apt-get install -y chromium, pip install playwright voila (never `playwright install`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "apps" / "playground.ipynb"
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: `pip install playwright`")
+pytest.importorskip("voila", reason="voila is not installed: `pip install voila`")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def voila(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("voila")
+    port = free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
+    cmd = [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+           "--show_tracebacks=False"]
+    log = open(tmp / "voila.log", "w")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/voila/static/", timeout=2):
+                    break
+            except urllib.error.HTTPError:
+                break  # the server answers
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"Voilà did not start; log:\n{(tmp / 'voila.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield {"base": base, "log": tmp / "voila.log"}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def readouts(page) -> list[str]:
+    return [t.strip() for t in page.locator(".maml-mse").all_inner_texts()]
+
+
+def test_voila_app_shows_the_playground_and_responds(voila):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        try:
+            start = time.monotonic()
+            page.goto(voila["base"] + "/", timeout=120000)
+            page.wait_for_selector(".maml-playground .maml-mse", timeout=120000)
+            first_view_s = time.monotonic() - start
+            page.wait_for_function("document.querySelectorAll('.maml-mse').length === 5", timeout=30000)
+            assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
+            assert page.locator(".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor").count() == 0  # Voilà shows no code
+            page.screenshot(path=str(ARTIFACTS / "voila_playground.png"), full_page=True)
+
+            def changes(send) -> None:
+                before = readouts(page)
+                send()
+                page.wait_for_function(
+                    "b => JSON.stringify([...document.querySelectorAll('.maml-mse')].map(e => e.innerText.trim()))"
+                    " !== b", arg=__import__("json").dumps(before), timeout=20000)
+
+            for css, keys in (("maml-k-slider", ["ArrowRight", "ArrowRight"]), ("maml-steps-slider", ["ArrowRight"])):
+                page.locator(f".{css} .noUi-handle, .{css} .ui-slider-handle").first.focus()
+                for key in keys:
+                    changes(lambda key=key: page.keyboard.press(key))
+            assert "7 support points sampled" in page.locator(".maml-points-info").inner_text()
+            canvas = page.locator(".maml-canvas canvas")
+            if canvas.count():  # ipympl installed: the figure is clickable
+                page.wait_for_timeout(1000)  # let the canvas settle after the slider updates
+                box = canvas.first.bounding_box()
+                page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.4 * box["height"])
+                page.wait_for_function("document.querySelector('.maml-points-info').innerText"
+                                       ".includes('1 support point placed by clicking')", timeout=20000)
+            page.wait_for_timeout(1500)  # the last repaint reaches the page
+            page.screenshot(path=str(ARTIFACTS / "voila_playground_after_input.png"), full_page=True)
+            assert page.locator(".maml-messages").inner_text().strip() == ""
+            print(f"\nVoilà: first view of the playground after {first_view_s:.1f} s; screenshots in {ARTIFACTS}/")
+        finally:
+            browser.close()
