@@ -1,10 +1,11 @@
 # The two commands a user needs; both install everything into .venv/ first (see README.md).
-.PHONY: lab test notebooks slides help
+.PHONY: lab test notebooks slides book help
 help:
 	@echo "make lab        install everything, then open JupyterLab on the notebooks"
 	@echo "make test       install everything, then run every check CI runs"
 	@echo "make notebooks  re-execute the notebooks in place (their committed outputs are what nbval compares)"
 	@echo "make slides     one reveal.js deck per notebook in artifacts/slides/ (a section per slide)"
+	@echo "make book       the course website (Jupyter Book) in artifacts/book/"
 lab:
 	bash .ci/lab
 test:
@@ -13,3 +14,5 @@ notebooks:
 	bash .ci/execute-notebooks
 slides:
 	.venv/bin/python .ci/slides.py
+book:
+	.venv/bin/python .ci/book.py

@@ -11,6 +11,7 @@ Needs: apt-get install -y chromium, pip install playwright voila (never `playwri
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -92,18 +93,20 @@ def test_voila_app_shows_the_playground_and_responds(voila):
             assert page.locator(".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor").count() == 0  # Voilà shows no code
             page.screenshot(path=str(ARTIFACTS / "voila_playground.png"), full_page=True)
 
-            def changes(send) -> None:
+            def press_until(css: str, key: str, text: str) -> None:
+                """Press `key` on a slider's handle; wait until the points line says `text` and the readouts moved."""
                 before = readouts(page)
-                send()
+                page.locator(f".{css} .noUi-handle, .{css} .ui-slider-handle").first.focus()
+                page.keyboard.press(key)
+                page.wait_for_function(f"document.querySelector('.maml-points-info').innerText.includes({text!r})",
+                                       timeout=20000)
                 page.wait_for_function(
                     "b => JSON.stringify([...document.querySelectorAll('.maml-mse')].map(e => e.innerText.trim()))"
-                    " !== b", arg=__import__("json").dumps(before), timeout=20000)
+                    " !== b", arg=json.dumps(before), timeout=20000)
 
-            for css, keys in (("maml-k-slider", ["ArrowRight", "ArrowRight"]), ("maml-steps-slider", ["ArrowRight"])):
-                page.locator(f".{css} .noUi-handle, .{css} .ui-slider-handle").first.focus()
-                for key in keys:
-                    changes(lambda key=key: page.keyboard.press(key))
-            assert "7 support points sampled" in page.locator(".maml-points-info").inner_text()
+            press_until("maml-k-slider", "ArrowRight", "6 support points sampled")
+            press_until("maml-k-slider", "ArrowRight", "7 support points sampled")
+            press_until("maml-steps-slider", "ArrowRight", "after 2 steps")
             canvas = page.locator(".maml-canvas canvas")
             if canvas.count():  # ipympl installed: the figure is clickable
                 page.wait_for_timeout(1000)  # let the canvas settle after the slider updates
