@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,36 @@ def slide_type(cell: dict) -> str:
 def stale(nb: dict) -> list[int]:
     stamped = [c["metadata"].get("slideshow", {}).get("slide_type") for c in nb["cells"]]
     return [i for i, (c, s) in enumerate(zip(nb["cells"], stamped)) if s != slide_type(c)]
+
+
+# What the decks load, from the npm registry, so they also work offline in a lecture hall: the reveal.js version
+# nbconvert's slides template is written for, and the require.js and jQuery its page script needs.
+VENDORED = {  # option of nbconvert's SlidesExporter: (npm package@version, file or folder inside the package)
+    "reveal_url_prefix": ("reveal.js@4.0.2", "."),
+    "require_js_url": ("requirejs@2.1.10", "require.js"),
+    "jquery_url": ("jquery@2.2.4", "dist/jquery.min.js"),
+}
+
+
+def vendor(out: Path) -> list[str]:
+    """nbconvert options pointing at local copies beside the decks; an empty list (the CDNs) without npm."""
+    options, tmp = [], ROOT / "build" / "vendor"
+    for option, (spec, inside) in VENDORED.items():
+        name = spec.split("@")[0]
+        target = out / "vendor" / name
+        if not target.exists():
+            (tmp / name).mkdir(parents=True, exist_ok=True)
+            try:
+                subprocess.run(["npm", "pack", spec, "--silent"], cwd=tmp / name, check=True, capture_output=True)
+            except (OSError, subprocess.CalledProcessError) as e:
+                print(f"npm could not fetch {spec} ({e}); the decks will load their scripts from CDNs")
+                return []
+            with tarfile.open(next((tmp / name).glob("*.tgz"))) as tar:
+                tar.extractall(tmp / name, filter="data")
+            shutil.copytree(tmp / name / "package", target, ignore=shutil.ignore_patterns("*.map", "test", "examples"))
+        path = f"vendor/{name}" if inside == "." else f"vendor/{name}/{inside}"
+        options.append(f"--SlidesExporter.{option}={path}")
+    return options
 
 
 def main() -> None:
@@ -58,7 +90,7 @@ def main() -> None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "slides", "--output-dir", str(args.out),
-                    *map(str, NOTEBOOKS)], check=True)
+                    *vendor(args.out), *map(str, NOTEBOOKS)], check=True)
     for path in NOTEBOOKS:
         deck = args.out / f"{path.stem}.slides.html"
         print(f"{deck.relative_to(ROOT) if deck.is_relative_to(ROOT) else deck}: "

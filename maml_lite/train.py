@@ -133,9 +133,9 @@ def meta_train(model: nn.Module, objective: str | nn.Module = "maml", iterations
     objective = OBJECTIVES[objective]() if isinstance(objective, str) else objective
     if not isinstance(objective, nn.Module):
         raise TypeError(f"objective must be a name or an nn.Module, got {type(objective).__name__}")
+    k_query = k_shot if k_query is None else k_query
     for name, value, low in (("iterations", iterations, 0), ("seed", seed, 0), ("meta_batch", meta_batch, 1),
-                             ("k_shot", k_shot, 1), ("k_query", k_shot if k_query is None else k_query, 1),
-                             ("log_every", log_every, 1)):
+                             ("k_shot", k_shot, 1), ("k_query", k_query, 1), ("log_every", log_every, 1)):
         check_int(name, value, low)
     check_float("outer_lr", outer_lr, strict=True)
     if schedule not in ("constant", "cosine"):
@@ -151,7 +151,7 @@ def meta_train(model: nn.Module, objective: str | nn.Module = "maml", iterations
     bar = tqdm(range(1, iterations + 1), desc=history.objective, disable=not progress, leave=False)
     try:
         for it in bar:
-            batch = tasks.sample(meta_batch, k_shot, k_shot if k_query is None else k_query, generator=generator)
+            batch = tasks.sample(meta_batch, k_shot, k_query, generator=generator)
             optimizer.zero_grad()
             loss = objective(model, batch)
             if loss.isfinite():

@@ -4,21 +4,11 @@ import math
 
 import pytest
 import torch
+from helpers import batch, model64
 
 import maml_lite as ml
 from maml_lite.adapt import mse
 from maml_lite.train import Pretrain, reptile_direction
-
-
-def batch(meta_batch=4, k=5, seed=0, dtype=torch.float32):
-    b = ml.SineTasks().sample(meta_batch, k, k, generator=torch.Generator().manual_seed(seed))
-    if dtype != torch.float32:
-        b = ml.TaskBatch(*(getattr(b, f).to(dtype) for f in b.__dataclass_fields__))
-    return b
-
-
-def model64(activation="relu"):
-    return ml.make_model(activation=activation).double()
 
 
 def test_sampler_shapes_and_ranges():

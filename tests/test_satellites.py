@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import batch, model64
 
 import maml_lite as ml
 from maml_lite.maml_plus import (
@@ -21,17 +22,6 @@ from maml_lite.metasgd import MetaSGD, load_rates
 
 CORE = ["tasks", "model", "adapt", "train", "evaluate", "checkpoints", "plots", "checks"]
 SATELLITES = ["metasgd", "maml_plus", "widgets", "cli"]
-
-
-def batch(meta_batch=4, k=5, seed=0, dtype=torch.float32):
-    b = ml.SineTasks().sample(meta_batch, k, k, generator=torch.Generator().manual_seed(seed))
-    if dtype != torch.float32:
-        b = ml.TaskBatch(*(getattr(b, f).to(dtype) for f in b.__dataclass_fields__))
-    return b
-
-
-def model64(activation="relu"):
-    return ml.make_model(activation=activation).double()
 
 
 def test_the_core_imports_no_satellite():

@@ -14,22 +14,17 @@ import json
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, free_port, lab_command, open_and_run_all, server
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LIMIT_MB = 2048
 OVERRIDES = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
 
@@ -37,12 +32,6 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium`", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 psutil = pytest.importorskip("psutil", reason="psutil is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def kernels_mb(server_pid: int) -> tuple[int, float]:
@@ -63,79 +52,46 @@ def test_the_whole_course_stays_under_two_gigabytes(tmp_path):
     work = tmp_path / "work"
     shutil.copytree(ROOT / "notebooks", work, ignore=shutil.ignore_patterns("*.cfg"))
     port, token = free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.token={token}",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--ServerApp.root_dir={work}"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
     env = {**os.environ, "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
-    log = open(tmp_path / "lab.log", "w")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     samples: list[tuple[int, float]] = []
+    alive_after_close: list[tuple[str, int]] = []
     stop = threading.Event()
+    ARTIFACTS.mkdir(exist_ok=True)
+    ready = f"{base}/api/status?token={token}"
+    with server(lab_command(port, token, work), ready, tmp_path / "lab.log", env=env) as lab:
 
-    def sample() -> None:
-        while not stop.is_set():
-            samples.append(kernels_mb(server.pid))
-            stop.wait(0.5)
+        def sample() -> None:
+            while not stop.is_set():
+                samples.append(kernels_mb(lab.pid))
+                stop.wait(0.5)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "lab.log").read_text()[-2000:]
-                time.sleep(0.5)
-        sampler.start()
-        ARTIFACTS.mkdir(exist_ok=True)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            alive_after_close = []
-            for nb in NOTEBOOKS:
-                page.goto(f"{base}/lab/tree/{nb.name}?reset&token={token}")
-                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90000)
-                try:
-                    page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=5000)
-                except sync_api.TimeoutError:
-                    pass
-                page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120000)
-                page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-                page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
-                done = ("(() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-                        ".map(e => e.textContent.trim());"
-                        " return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)); })()")
-                try:
-                    page.wait_for_function(done, timeout=240000)
-                    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60000)
-                except sync_api.TimeoutError:
-                    page.screenshot(path=str(ARTIFACTS / f"kernel_memory_{nb.stem}.png"), full_page=True)
-                    raise
-                # File > Close Tab: with kernelShutdown, the kernel goes with the tab
-                page.locator(".lm-MenuBar-item", has_text="File").first.click()
-                page.locator(".lm-Menu-item[data-command='application:close']").click()
-                try:
-                    page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=3000)  # "shut down the kernel?"
-                except sync_api.TimeoutError:
-                    pass
-                deadline = time.monotonic() + 30
-                while kernels_mb(server.pid)[0] > 0 and time.monotonic() < deadline:
-                    time.sleep(0.5)
-                alive_after_close.append((nb.name, kernels_mb(server.pid)[0]))
-            browser.close()
-    finally:
-        stop.set()
-        server.terminate()
+        threading.Thread(target=sample, daemon=True).start()
         try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+            with sync_api.sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+                page = browser.new_page(viewport={"width": 1300, "height": 900})
+                for nb in NOTEBOOKS:
+                    try:
+                        open_and_run_all(page, f"{base}/lab/tree/{nb.name}?reset&token={token}", sync_api.TimeoutError)
+                    except sync_api.TimeoutError:
+                        page.screenshot(path=str(ARTIFACTS / f"kernel_memory_{nb.stem}.png"), full_page=True)
+                        raise
+                    # File > Close Tab: with kernelShutdown, the kernel goes with the tab
+                    page.locator(".lm-MenuBar-item", has_text="File").first.click()
+                    page.locator(".lm-Menu-item[data-command='application:close']").click()
+                    try:
+                        page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=3000)  # "shut down the kernel?"
+                    except sync_api.TimeoutError:
+                        pass
+                    deadline = time.monotonic() + 30
+                    while kernels_mb(lab.pid)[0] > 0 and time.monotonic() < deadline:
+                        time.sleep(0.5)
+                    alive_after_close.append((nb.name, kernels_mb(lab.pid)[0]))
+                browser.close()
+        finally:
+            stop.set()
     peak_n, peak_mb = max(samples, key=lambda s: s[1]) if samples else (0, 0.0)
     print(f"\npeak memory of the running kernels over the whole course: {peak_mb:.0f} MB ({peak_n} kernel(s) alive); "
           f"kernels alive after each tab closed: {alive_after_close}")

@@ -18,22 +18,15 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, free_port, lab_command, open_and_run_all, server
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "04_live_adaptation.ipynb"
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LATENCY_GOAL_MS = float(os.environ.get("MAML_LATENCY_GOAL_MS", 150))  # the issue's goal; raise it on a slow runner
 
 if not CHROMIUM.exists():
@@ -62,12 +55,6 @@ SETTINGS = {  # a quiet, predictable JupyterLab: no news pop-up, every cell atta
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on 127.0.0.1 (random port, token) serving a temporary copy of notebook 04."""
@@ -82,32 +69,9 @@ def lab(tmp_path_factory):
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
     port, token = free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.open_browser=False",
-           f"--ServerApp.token={token}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           "--ServerApp.port_retries=0", f"--ServerApp.root_dir={work}"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(tmp / "jupyterlab.log", "w")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not start; log:\n{(tmp / 'jupyterlab.log').read_text()[-3000:]}")
-                time.sleep(0.5)
+    with server(lab_command(port, token, work), f"{base}/api/status?token={token}", tmp / "jupyterlab.log", env=env):
         yield {"base": base, "token": token, "log": tmp / "jupyterlab.log"}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -157,23 +121,9 @@ def slider_handle(page, css: str):
 
 
 def test_playground_runs_and_responds(page, lab):
-    page.goto(f"{lab['base']}/lab/tree/{NOTEBOOK.name}?reset&token={lab['token']}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90000)
-    try:  # JupyterLab may ask which kernel to start: take the default (the notebook's own, python3)
-        page.locator(".jp-Dialog .jp-mod-accept").click(timeout=10000)
-    except sync_api.TimeoutError:
-        pass
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120000)
-
-    # Run all cells from the menu, wait until every code cell has an execution count.
-    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
-    done = ("(() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-            ".map(e => e.textContent.trim()); return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)) || "
-            "document.querySelector(\"[data-mime-type='application/vnd.jupyter.stderr']\") !== null; })()")
     try:
-        page.wait_for_function(done, timeout=180000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60000)
+        open_and_run_all(page, f"{lab['base']}/lab/tree/{NOTEBOOK.name}?reset&token={lab['token']}",
+                         sync_api.TimeoutError)
     except sync_api.TimeoutError:
         page.screenshot(path=str(ARTIFACTS / "notebook_04_timeout.png"), full_page=True)
         pytest.fail(f"the notebook did not finish running; prompts: {texts(page, '.jp-CodeCell .jp-InputPrompt')}")

@@ -13,33 +13,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, free_port, server
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "apps" / "playground.ipynb"
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: `pip install playwright`")
 pytest.importorskip("voila", reason="voila is not installed: `pip install voila`")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -49,29 +38,9 @@ def voila(tmp_path_factory):
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
     cmd = [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
            "--show_tracebacks=False"]
-    log = open(tmp / "voila.log", "w")
-    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/voila/static/", timeout=2):
-                    break
-            except urllib.error.HTTPError:
-                break  # the server answers
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"Voilà did not start; log:\n{(tmp / 'voila.log').read_text()[-3000:]}")
-                time.sleep(0.5)
+    with server(cmd, f"{base}/voila/static/", tmp / "voila.log", env=env, cwd=ROOT):
         yield {"base": base, "log": tmp / "voila.log"}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def readouts(page) -> list[str]:

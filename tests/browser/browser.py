@@ -1,0 +1,81 @@
+"""What the browser tests share: Debian's Chromium, a local server started and stopped, JupyterLab's Run All."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# True once every code cell shows an execution count ([n]), or an error output appeared.
+ALL_CELLS_RAN_JS = ("(() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                    ".map(e => e.textContent.trim()); return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)) || "
+                    "document.querySelector(\"[data-mime-type='application/vnd.jupyter.stderr']\") !== null; })()")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lab_command(port: int, token: str, root: Path) -> list[str]:
+    """JupyterLab on 127.0.0.1:port serving root, with a token; --allow-root when run as root."""
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.open_browser=False",
+           f"--ServerApp.token={token}", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+           "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}"]
+    return cmd + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])
+
+
+@contextmanager
+def server(cmd: list[str], ready_url: str, log_path: Path, env: dict | None = None,
+           cwd: Path | None = None) -> Iterator[subprocess.Popen]:
+    """Start `cmd`, wait (90 s at most) until `ready_url` answers, yield the process, and stop it afterwards."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2):
+                    break
+            except urllib.error.HTTPError:
+                break  # it answers, if only with an error status
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{' '.join(cmd[:4])} did not start; log:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def open_and_run_all(page, url: str, timeout_errors) -> None:
+    """Open a notebook in JupyterLab, take the default kernel, run all cells, and wait until the kernel is idle."""
+    page.goto(url)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90000)
+    try:  # JupyterLab may ask which kernel to start: take the default (the notebook's own, python3)
+        page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=10000)
+    except timeout_errors:
+        pass
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120000)
+    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+    page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+    page.wait_for_function(ALL_CELLS_RAN_JS, timeout=240000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60000)
