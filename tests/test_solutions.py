@@ -9,11 +9,12 @@ check prints for a wrong or missing answer. The student notebooks themselves sta
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -47,15 +48,22 @@ def test_every_exercise_cell_has_a_solution_and_a_check(notebook):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_solutions_pass_the_notebooks_own_checks(notebook):
+def test_solutions_pass_the_notebooks_own_checks(notebook, tmp_path):
     nb = nbformat.read(notebook, as_version=4)
     answers = solutions(notebook)
     for cell in nb.cells:
         for tag in tags(cell):
             if tag in answers:
                 cell.source = answers[tag]
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    answered, executed = tmp_path / notebook.name, tmp_path / f"executed_{notebook.name}"
+    nbformat.write(nb, answered)
+    # A fresh process per notebook, as `jupyter nbconvert --execute` runs it: several nbclient executions in one
+    # process sometimes waited forever for a kernel that had gone idle.
+    run = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                          "--ExecutePreprocessor.timeout=300", "--ExecutePreprocessor.kernel_name=python3",
+                          "--output", str(executed), str(answered)], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, f"{notebook.name} with its solutions did not run:\n{run.stderr[-3000:]}"
+    nb = nbformat.read(executed, as_version=4)
     for cell in nb.cells:
         for tag in (t for t in tags(cell) if t.startswith("check-")):
             text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
