@@ -27,6 +27,13 @@ def forward(params: Mapping[str, Tensor], x: Tensor, activation: Activation | Se
     Returns (n, out) or (meta_batch, n, out).
     """
     n_layers = len(params) // 2
+    names = {f"layers.{i}.{kind}" for i in range(n_layers) for kind in ("weight", "bias")}
+    if not n_layers or set(params) != names:
+        raise ValueError(f"params must be an MLP's 'layers.{{i}}.weight' and 'layers.{{i}}.bias' for each layer, e.g. "
+                         f"dict(model.named_parameters()); got {sorted(params)}")
+    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[-1] != params["layers.0.weight"].shape[-1]:
+        raise ValueError(f"x must be a tensor of shape (n, {params['layers.0.weight'].shape[-1]}) (or with a leading "
+                         f"task dimension), got {tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
     acts = list(activation) if isinstance(activation, (tuple, list)) else [activation] * (n_layers - 1)
     if len(acts) != n_layers - 1:
         raise ValueError(f"need one activation per hidden layer ({n_layers - 1}), got {len(acts)}")

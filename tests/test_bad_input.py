@@ -166,6 +166,10 @@ def test_ctrl_c_keeps_the_model_and_history(capsys):
     (lambda m: ml.evaluate(m, 5, steps=[1]).at(7), ValueError, "step 7 was not evaluated"),
     (lambda m: ml.make_model(hidden=(10**6,)), ValueError, "between 1 and 4096"),
     (lambda m: ml.make_model(hidden=40), ValueError, "non-empty tuple"),
+    (lambda m: ml.forward({"w": torch.zeros(1)}, X), ValueError, "layers.{i}.weight"),
+    (lambda m: ml.forward(dict(m.named_parameters()), torch.zeros(5, 2)), ValueError, r"shape \(n, 1\)"),
+    (lambda m: ml.predict(m, dict(m.named_parameters()), [1.0, 2.0]), ValueError, "x must be a tensor"),
+    (lambda m: m(torch.zeros(5)), ValueError, r"shape \(n, 1\)"),
 ])
 def test_bad_arguments_are_refused_with_a_clear_message(call, error, message):
     with pytest.raises(error, match=message):
