@@ -50,8 +50,9 @@ def adapt(
     params = own if params is None else dict(params)
     if params.keys() != own.keys():
         raise ValueError(f"params must name the model's parameters {sorted(own)}, got {sorted(params)}")
-    if x_support.dtype != own[next(iter(own))].dtype:
-        raise TypeError(f"x_support is {x_support.dtype} but the model is {own[next(iter(own))].dtype}; "
+    dtype = next(iter(own.values())).dtype
+    if x_support.dtype != dtype:
+        raise TypeError(f"x_support is {x_support.dtype} but the model is {dtype}; "
                         "convert one, e.g. x_support.float() or model.double()")
     if x_support.dim() == 3:  # one starting point per task: a view with a leading task dimension, no copy
         params = {n: p.expand(x_support.shape[0], *p.shape) if p.shape == own[n].shape else p
