@@ -7,7 +7,7 @@ mean over tasks with a 95% confidence interval 1.96 std / sqrt(n_tasks). Taught 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import torch
@@ -21,6 +21,11 @@ from .tasks import SineTasks, TaskBatch
 # A task counts as diverged when its grid MSE is NaN, inf or above this: eight times the error of predicting
 # y = 0 for a task of the largest amplitude (5^2 / 2 = 12.5). SGD that overshoots lands far above it.
 DIVERGED_MSE = 100.0
+
+# How a method adapts and is scored: adapter(model, batch, steps) -> each task's grid MSE, (len(steps), n_tasks).
+# The default is plain SGD (`task_errors`); a satellite that adapts differently (a learned optimiser, CAVIA's
+# context) passes its own, and everything else in the protocol stays the same.
+Adapter = Callable[[nn.Module, TaskBatch, list[int]], Tensor]
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,12 @@ def _steps(steps: Iterable[int]) -> list[int]:
     return steps
 
 
+def grid_targets(batch: TaskBatch, n: int = 100) -> tuple[Tensor, Tensor]:
+    """Each task's test grid: n evenly spaced x in [-5, 5] and the true y, both (n_tasks, n, 1)."""
+    x_grid = SineTasks().grid(n).expand(batch.amplitude.shape[0], n, 1)
+    return x_grid, SineTasks.function(x_grid, batch.amplitude, batch.phase)
+
+
 def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range(11),
                 inner_lr: float | Mapping[str, Tensor] = 0.01) -> Tensor:
     """Each task's MSE on 100 evenly spaced x after each step count: (len(steps), n_tasks).
@@ -79,8 +90,7 @@ def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range
         raise ValueError(f"steps must be in ascending order, e.g. range(11), got {steps}")
     check_inner(steps[-1], inner_lr)
     n_tasks = batch.x_support.shape[0]
-    x_grid = SineTasks().grid(100).expand(n_tasks, 100, 1)
-    y_grid = SineTasks.function(x_grid, batch.amplitude, batch.phase)
+    x_grid, y_grid = grid_targets(batch)
     params = {n: p.detach().expand(n_tasks, *p.shape) for n, p in model.named_parameters()}
     errors = []
     for step in range(steps[-1] + 1):
@@ -94,15 +104,22 @@ def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range
 
 
 def evaluate(model: nn.Module, k_shot: int, steps: Iterable[int] = range(11), n_tasks: int = 600,
-             inner_lr: float | Mapping[str, Tensor] = 0.01, seed: int = 2017) -> EvalResult:
-    """Adapt `model` to `n_tasks` fresh tasks from `k_shot` points; MSE on the grid after each step count."""
+             inner_lr: float | Mapping[str, Tensor] = 0.01, seed: int = 2017,
+             adapter: Adapter | None = None) -> EvalResult:
+    """Adapt `model` to `n_tasks` fresh tasks from `k_shot` points; MSE on the grid after each step count.
+
+    adapter: how to adapt and score instead of SGD at inner_lr (see Adapter), e.g. a learned optimiser's.
+    """
     check_int("k_shot", k_shot, 1)
     check_int("n_tasks", n_tasks, 2, 100_000)
     check_int("seed", seed, 0)
     steps = sorted(set(_steps(steps)))
     check_inner(steps[-1], inner_lr)
     batch = SineTasks().sample(n_tasks, k_shot, generator=torch.Generator().manual_seed(seed))
-    errors = task_errors(model, batch, steps, inner_lr)  # (len(steps), n_tasks)
+    errors = task_errors(model, batch, steps, inner_lr) if adapter is None else adapter(model, batch, steps)
+    if not isinstance(errors, Tensor) or errors.shape != (len(steps), n_tasks):
+        raise ValueError(f"the adapter must return each task's MSE after each step count, shape "
+                         f"({len(steps)}, {n_tasks}), got {getattr(errors, 'shape', type(errors).__name__)}")
     return EvalResult(
         k_shot, n_tasks, steps,
         mean=errors.mean(1).tolist(),
