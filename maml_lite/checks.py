@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from torch import Tensor
 
@@ -61,3 +61,24 @@ def check_inner(inner_steps: object, inner_lr: object) -> None:
     for name, rate in inner_lr.items():
         if not isinstance(rate, Tensor) or not rate.isfinite().all():
             raise ValueError(f"inner_lr[{name!r}] must be a tensor of finite per-parameter step sizes")
+
+
+def check_steps(steps: object, ascending: bool = False) -> list[int]:
+    """steps as a non-empty list of step counts >= 0 (in ascending order if `ascending`)."""
+    steps = list(steps) if isinstance(steps, Iterable) else steps
+    if not isinstance(steps, list) or not steps:
+        raise ValueError(f"steps must name at least one step count, e.g. range(11), got {steps!r}")
+    for s in steps:
+        check_int("a step count", s, 0)
+    if ascending and steps != sorted(steps):
+        raise ValueError(f"steps must be in ascending order, e.g. range(11), got {steps}")
+    return steps
+
+
+def check_hidden(hidden: object) -> tuple[int, ...]:
+    """Hidden-layer widths as a non-empty tuple of ints in [1, 4096]."""
+    hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
+    if not hidden or not isinstance(hidden, tuple) or any(
+            isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= 4096 for h in hidden):
+        raise ValueError(f"hidden must be a non-empty tuple of widths between 1 and 4096, got {hidden!r}")
+    return hidden

@@ -19,15 +19,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoints import save_checkpoint
+from . import anil, cavia, learned_opt, metasgd
+from .checkpoints import PRETRAINED, load_pretrained, save_checkpoint
 from .evaluate import evaluate
 from .maml_plus import MAMLPlus
-from .metasgd import KEY, MetaSGD
 from .model import make_model
 from .train import MAML, DivergenceError, Pretrain, Reptile, meta_train
 
-METHODS = ("maml", "fomaml", "reptile", "pretrain", "metasgd")
-DEFAULT_INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "pretrain": 0, "metasgd": 1}
+METHODS = ("maml", "fomaml", "reptile", "pretrain", "metasgd", "anil", "cavia", "lstm_opt", "meta_learner")
+DEFAULT_INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "pretrain": 0, "metasgd": 1, "anil": 1, "cavia": 1,
+                       "lstm_opt": 5, "meta_learner": 5}
+DEFAULT_INNER_LR = {"cavia": 1.0}  # CAVIA's context takes large steps (Zintgraf et al. 2019); the rest 0.01
+RULES = {"lstm_opt": learned_opt.LSTMRule, "meta_learner": learned_opt.MetaLearnerRule}
 
 
 def objective_for(args: argparse.Namespace, model: nn.Module) -> nn.Module:
@@ -42,7 +45,13 @@ def objective_for(args: argparse.Namespace, model: nn.Module) -> nn.Module:
     if args.method == "reptile":
         return Reptile(steps, args.inner_lr)
     if args.method == "metasgd":
-        return MetaSGD(model, args.inner_lr, steps)
+        return metasgd.MetaSGD(model, args.inner_lr, steps)
+    if args.method == "anil":
+        return anil.ANIL(steps, args.inner_lr)
+    if args.method == "cavia":
+        return cavia.CAVIA(args.n_context, steps, args.inner_lr)
+    if args.method in RULES:
+        return learned_opt.LearnedOptimizer(RULES[args.method](args.hidden), steps, learn_init=not args.fixed_init)
     if refined:
         weights = args.step_weights or [0.0] * (steps - 1) + [1.0]
         if len(weights) != steps:
@@ -50,6 +59,40 @@ def objective_for(args: argparse.Namespace, model: nn.Module) -> nn.Module:
         return MAMLPlus(model, args.iterations, weights, args.inner_lr, args.learn_unit_scales, args.relu_smoothing,
                         args.smooth_layers, first_order=args.method == "fomaml")
     return MAML(steps, args.inner_lr, first_order=args.method == "fomaml")
+
+
+def start_model(args: argparse.Namespace) -> nn.Module:
+    """The network training starts from: a fresh one (CAVIA's takes a context too) or a shipped one (--init)."""
+    if args.init is not None and args.method == "cavia":
+        raise ValueError("--init starts from a shipped sine network; CAVIA's network also reads a context, "
+                         "so it trains from a fresh one")
+    if args.fixed_init and args.method not in RULES:
+        raise ValueError(f"--fixed-init keeps a learned optimiser's start fixed; --method {args.method} has none")
+    if args.init is not None:
+        return load_pretrained(args.init)
+    return cavia.make_cavia_model(args.n_context) if args.method == "cavia" else make_model()
+
+
+def extras_of(objective: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
+    """What a checkpoint must keep beside the weights to adapt like the objective: learned rates or a rule."""
+    if isinstance(objective, metasgd.MetaSGD):
+        return {metasgd.KEY: {n: r.detach() for n, r in objective.inner_lr.items()}}
+    if isinstance(objective, learned_opt.LearnedOptimizer):
+        return {learned_opt.KEY: {n: w.detach() for n, w in objective.rule.state_dict().items()}}
+    return {}
+
+
+def scoring(method: str, model: nn.Module, extras: dict, inner_lr: float) -> dict:
+    """How a checkpoint of `method` adapts at test time: keyword arguments for `evaluate`."""
+    if method == "metasgd":
+        return {"inner_lr": extras[metasgd.KEY]}
+    if method == "anil":
+        return {"inner_lr": anil.head_rates(model, inner_lr)}
+    if method == "cavia":
+        return {"adapter": cavia.adapter(inner_lr)}
+    if method in RULES:
+        return {"adapter": learned_opt.adapter(learned_opt.rule_from(extras[learned_opt.KEY]))}
+    return {"inner_lr": inner_lr}
 
 
 def _numbers(kind: type, text: str) -> list:
@@ -68,7 +111,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--k-shot", type=int, default=10, help="support points per task")
     ap.add_argument("--k-query", type=int, default=None, help="query points per task (default: k-shot)")
     ap.add_argument("--inner-steps", type=int, default=None)
-    ap.add_argument("--inner-lr", type=float, default=0.01)
+    ap.add_argument("--inner-lr", type=float, default=None, help="default 0.01 (CAVIA: 1.0)")
     ap.add_argument("--outer-lr", type=float, default=1e-3)
     ap.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
     ap.add_argument("--step-weights", type=lambda v: _numbers(float, v), default=None,
@@ -80,6 +123,12 @@ def parser() -> argparse.ArgumentParser:
                     "BETA_END over the first 80%% of iterations, then through the ReLU, e.g. 3,100")
     ap.add_argument("--smooth-layers", type=lambda v: tuple(_numbers(int, v)), default=None, metavar="N[,N...]",
                     help="hidden layers (1 = the first) that --relu-smoothing rounds off, e.g. 2; default: all")
+    ap.add_argument("--init", choices=PRETRAINED, default=None,
+                    help="start from a shipped checkpoint's weights, e.g. maml (default: a fresh network)")
+    ap.add_argument("--fixed-init", action="store_true",
+                    help="lstm_opt/meta_learner: learn only the update rule, keep the start (e.g. --init maml)")
+    ap.add_argument("--hidden", type=int, default=20, help="lstm_opt/meta_learner: the rule's LSTM size")
+    ap.add_argument("--n-context", type=int, default=2, help="cavia: context parameters")
     ap.add_argument("--eval-tasks", type=int, default=1000, help="tasks per K in the model card's evaluation")
     ap.add_argument("--note", default="", help="why this recipe: goes into the model card")
     ap.add_argument("--out", type=Path, required=True, help="checkpoint path, e.g. maml_lite/checkpoints/maml.pt")
@@ -119,9 +168,11 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--eval-tasks must be between 2 and 100000 (the confidence interval needs 2), got {args.eval_tasks}")
     _check_out(ap, args.out)
     torch.set_num_threads(1)
+    if args.inner_lr is None:
+        args.inner_lr = DEFAULT_INNER_LR.get(args.method, 0.01)
     torch.manual_seed(args.seed)
-    model = make_model()
     try:
+        model = start_model(args)
         objective = objective_for(args, model)  # checks the refinement flags before any training
     except (TypeError, ValueError) as e:
         ap.error(str(e))
@@ -135,9 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if isinstance(objective, MAMLPlus):  # the learned unit scales become part of the weights
             objective.fold_into(model)
-    extras = {KEY: {n: r.detach() for n, r in objective.inner_lr.items()}} if isinstance(objective, MetaSGD) else None
+    extras = extras_of(objective)
     save_checkpoint(model, args.out, extras, method=args.method)
-    inner_lr = extras[KEY] if extras else args.inner_lr
+    how = scoring(args.method, model, extras, args.inner_lr)
     card = {
         "name": args.out.stem, "method": args.method,
         "config": {k: v for k, v in vars(args).items() if k not in ("out", "note", "eval_tasks")},
@@ -145,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         "training_seconds": round(history.seconds, 1), "interrupted": history.interrupted,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "final_train_loss": history.loss[-1] if history.loss else None,
-        "evaluation": {f"K={k}": evaluate(model, k, n_tasks=args.eval_tasks, inner_lr=inner_lr).to_dict()
+        "evaluation": {f"K={k}": evaluate(model, k, n_tasks=args.eval_tasks, **how).to_dict()
                        for k in (5, 10, 20)},
     }
     args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .adapt import adapt
-from .checks import check_inner, check_int
+from .checks import check_inner, check_int, check_steps
 from .model import predict
 from .tasks import SineTasks, TaskBatch
 
@@ -61,15 +61,6 @@ class EvalResult:
         return "\n".join(lines)
 
 
-def _steps(steps: Iterable[int]) -> list[int]:
-    steps = list(steps) if isinstance(steps, Iterable) else steps
-    if not isinstance(steps, list) or not steps:
-        raise ValueError(f"steps must name at least one step count, e.g. range(11), got {steps!r}")
-    for s in steps:
-        check_int("a step count", s, 0)
-    return steps
-
-
 def grid_targets(batch: TaskBatch, n: int = 100) -> tuple[Tensor, Tensor]:
     """Each task's test grid: n evenly spaced x in [-5, 5] and the true y, both (n_tasks, n, 1)."""
     x_grid = SineTasks().grid(n).expand(batch.amplitude.shape[0], n, 1)
@@ -85,9 +76,7 @@ def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range
     a time (nothing is differentiated through), and scored on the whole true curve after each count
     in `steps` (ascending). `evaluate` averages these; notebooks use them to look at single tasks.
     """
-    steps = _steps(steps)
-    if steps != sorted(steps):
-        raise ValueError(f"steps must be in ascending order, e.g. range(11), got {steps}")
+    steps = check_steps(steps, ascending=True)
     check_inner(steps[-1], inner_lr)
     n_tasks = batch.x_support.shape[0]
     x_grid, y_grid = grid_targets(batch)
@@ -113,7 +102,7 @@ def evaluate(model: nn.Module, k_shot: int, steps: Iterable[int] = range(11), n_
     check_int("k_shot", k_shot, 1)
     check_int("n_tasks", n_tasks, 2, 100_000)
     check_int("seed", seed, 0)
-    steps = sorted(set(_steps(steps)))
+    steps = sorted(set(check_steps(steps)))
     check_inner(steps[-1], inner_lr)
     batch = SineTasks().sample(n_tasks, k_shot, generator=torch.Generator().manual_seed(seed))
     errors = task_errors(model, batch, steps, inner_lr) if adapter is None else adapter(model, batch, steps)

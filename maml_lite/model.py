@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from .checks import check_hidden
+
 Params = dict[str, Tensor]
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 Activation = str | Callable[[Tensor], Tensor]
@@ -68,11 +70,7 @@ class MLP(nn.Module):
 
 def make_model(hidden: Sequence[int] = (40, 40), activation: str = "relu") -> MLP:
     """The paper's sine regressor: (n, 1) -> (n, 1). Seed torch before calling for a fixed init."""
-    hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
-    if not hidden or not isinstance(hidden, tuple) or any(
-            isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= 4096 for h in hidden):
-        raise ValueError(f"hidden must be a non-empty tuple of widths between 1 and 4096, got {hidden!r}")
-    return MLP((1, *hidden, 1), activation)
+    return MLP((1, *check_hidden(hidden), 1), activation)
 
 
 def predict(model: nn.Module, params: Mapping[str, Tensor], x: Tensor) -> Tensor:

@@ -21,11 +21,16 @@ COLORS = {
     "pretrain": "#D55E00",  # vermillion: the pretrained baseline, fine-tuned
     "scratch": "#999999",   # grey: a randomly initialised network, fine-tuned on the K points
     "metasgd": "#CC79A7",   # purple
+    "meta_learner": "#E69F00",  # orange: Ravi & Larochelle's meta-learner, learned start and update (notebook 07)
+    "lstm_opt": "#8C564B",  # brown: Andrychowicz et al.'s LSTM optimiser from MAML's start
+    "anil": "#44AA99",      # teal: MAML adapting its head only
+    "cavia": "#882255",     # wine: CAVIA, adapting 2 context parameters
     "truth": "#000000",
 }
 LABELS = {
     "maml": "MAML", "maml_plus": "MAML, tuned", "fomaml": "first-order MAML", "reptile": "Reptile",
     "pretrain": "pretrained, fine-tuned", "scratch": "random init", "metasgd": "Meta-SGD", "truth": "true function",
+    "meta_learner": "meta-learner (R&L)", "lstm_opt": "LSTM optimiser", "anil": "ANIL", "cavia": "CAVIA",
 }
 
 # Finn et al. 2017, Appendix C, Table 2: 5-shot MSE after 1 / 5 / 10 gradient steps.

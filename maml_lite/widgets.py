@@ -35,6 +35,7 @@ from .plots import COLORS, LABELS
 from .tasks import SineTasks
 
 MODELS = ("maml", "fomaml", "reptile", "pretrain", "scratch")  # the playground's five models, in order
+NUMBERS = {2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight"}
 MAX_STEPS = 10           # the steps slider goes 0..MAX_STEPS
 MAX_INNER_STEPS = 100    # update() caps inner_steps here so a typo cannot freeze a lecture
 MAX_K = 20               # the K slider goes 1..MAX_K
@@ -51,6 +52,40 @@ COLAB_HINT = ("Clicking to place points needs ipympl, which does not work on Col
 # ----------------------------------------------------------------------------------------------------
 # Pure logic
 # ----------------------------------------------------------------------------------------------------
+
+# A model that adapts its own way (a learned optimiser, CAVIA's context):
+# adapter(x (k, 1), y (k, 1), steps, x_grid (N_GRID, 1)) -> predictions after 0..steps steps, (steps + 1, N_GRID).
+PlaygroundAdapter = Callable[[Tensor, Tensor, int, Tensor], Tensor]
+
+
+def rule_adapter(model: nn.Module, rule: nn.Module) -> PlaygroundAdapter:
+    """`model` adapted by a learned update rule (maml_lite.learned_opt), for update/Playground's `adapters`."""
+    from .learned_opt import rollout
+
+    def run(x: Tensor, y: Tensor, steps: int, x_grid: Tensor) -> Tensor:
+        if not len(x):  # nothing to adapt to: the start, at every step
+            with torch.no_grad():
+                return model(x_grid)[:, 0].expand(steps + 1, -1)
+        trajectory = rollout(model, rule, x[None], y[None], steps, detach=True)
+        with torch.no_grad():
+            return torch.stack([predict(model, params, x_grid[None])[0, :, 0] for params in trajectory])
+    return run
+
+
+def context_adapter(model: nn.Module, inner_lr: float = 1.0) -> PlaygroundAdapter:
+    """CAVIA's `model` adapting its context (maml_lite.cavia) at inner_lr, for update/Playground's `adapters`."""
+    from .cavia import adapt_context, context_size, with_context
+
+    def run(x: Tensor, y: Tensor, steps: int, x_grid: Tensor) -> Tensor:
+        out = []
+        for step in range(steps + 1):
+            context = (adapt_context(model, x[None], y[None], step, inner_lr, first_order=True).detach() if len(x)
+                       else torch.zeros(1, context_size(model)))
+            with torch.no_grad():
+                out.append(model(with_context(x_grid[None], context))[0, :, 0])
+        return torch.stack(out)
+    return run
+
 
 def load_models(scratch_seed: int = 0) -> dict[str, nn.Module]:
     """The five playground models: the four shipped checkpoints and a fresh network (fixed seed)."""
@@ -256,18 +291,21 @@ def update(
     inner_steps: int = MAX_STEPS,
     inner_lr: float = 0.01,
     rates: Mapping[str, Mapping[str, Tensor]] | None = None,
+    adapters: Mapping[str, PlaygroundAdapter] | None = None,
 ) -> State:
     """Adapt every model to the support points for 0..inner_steps SGD steps; never raises.
 
     models: {name: model}, e.g. `load_models()`; MLPs sharing an architecture are adapted together.
     rates: {name: per-parameter step sizes} for models that bring their own (Meta-SGD); the rest step at inner_lr.
+    adapters: {name: PlaygroundAdapter} for models that adapt their own way (rule_adapter, context_adapter).
     x_points, y_points: the K support points, (k,) or (k, 1), any array-like (k may be 0).
     amplitude, phase: the true task y = A sin(x - phase), for the curve and the MSE.
     Bad input (no points, NaN, x outside [-5, 5], a diverging inner_lr, ...) becomes a message.
     """
     messages: list[str] = []
     try:
-        return _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr, rates or {}, messages)
+        return _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr, rates or {},
+                       adapters or {}, messages)
     except Exception as e:  # the playground must keep working whatever happens
         messages.append(f"Could not adapt the models ({type(e).__name__}: {e}). Try other settings.")
         x_grid = np.linspace(*TASKS.x_range, N_GRID)
@@ -277,7 +315,8 @@ def update(
                      {}, {}, {}, tuple(messages))
 
 
-def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr, rates, messages: list[str]) -> State:
+def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr, rates, adapters,
+            messages: list[str]) -> State:
     amplitude = _number(amplitude, "amplitude", 1.0, messages)
     phase = _number(phase, "phase", 0.0, messages)
     (a_lo, a_hi), (p_lo, p_hi) = TASKS.amplitude, TASKS.phase
@@ -309,9 +348,18 @@ def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr,
     xg = torch.tensor(x_grid, dtype=torch.float32).view(-1, 1)
     yt = torch.tensor(y_true, dtype=torch.float32)
 
+    runs = [(group, lambda g=group: _trajectory([usable[n] for n in g], xs, ys, steps, lr, [rates.get(n) for n in g],
+                                                xg)) for group in _groups(usable)]
+    for name, adapter in adapters.items():
+        runs.append(([name], lambda a=adapter: a(xs, ys, steps, xg).reshape(steps + 1, 1, N_GRID)))
     predictions, mse, diverged_at = {}, {}, {}
-    for group in _groups(usable):
-        out = _trajectory([usable[n] for n in group], xs, ys, steps, lr, [rates.get(n) for n in group], xg)
+    for group, run in runs:
+        try:
+            out = run().float()
+        except Exception as e:  # one model's failure must not take the others down
+            messages.append(f"Could not adapt the models: {', '.join(group)} ({type(e).__name__}: {e}); "
+                            "the others are shown.")
+            continue
         bad = ~torch.isfinite(out).all(-1) | (out.abs().amax(-1) > DIVERGED)  # (steps + 1, b)
         bad = torch.cummax(bad.to(torch.int8), dim=0).values.bool()          # once diverged, stay diverged
         err = ((out - yt) ** 2).mean(-1).masked_fill(bad, math.inf)
@@ -321,7 +369,7 @@ def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr,
             mse[name] = err[:, i].double().numpy()
             first = int(bad[:, i].to(torch.int8).argmax()) if bad[:, i].any() else None
             diverged_at[name] = first
-    order = [n for n in usable if n in predictions]
+    order = [n for n in [*usable, *adapters] if n in predictions]
     predictions, mse, diverged_at = ({n: d[n] for n in order} for d in (predictions, mse, diverged_at))
 
     gone = {n: s for n, s in diverged_at.items() if s is not None}
@@ -330,6 +378,11 @@ def _update(models, x_points, y_points, amplitude, phase, inner_steps, inner_lr,
         which = ", ".join(f"{LABELS.get(n, n)} (step {gone.pop(n)})" for n in sorted(own_rates))
         messages.append(f"Diverged: {which}. Its step sizes were meta-learned for ONE step, so further steps "
                         "overshoot (notebook 06); the inner learning rate slider does not apply to it.")
+    own_rule = {n for n in gone if n in adapters}
+    if own_rule:
+        which = ", ".join(f"{LABELS.get(n, n)} (step {gone.pop(n)})" for n in sorted(own_rule))
+        messages.append(f"Diverged: {which}. It adapts by its own learned rule, which the inner learning rate "
+                        "slider does not change (notebook 07).")
     if gone:
         which = ", ".join(f"{LABELS.get(n, n)} (step {s})" for n, s in gone.items())
         messages.append(f"Diverged with inner_lr={lr:g}: {which}. Each step overshoots and the prediction blows "
@@ -360,11 +413,14 @@ class Playground:
 
     def __init__(self, models: Mapping[str, nn.Module], amplitude: float = 4.0, phase: float = 0.5,
                  k_shot: int = 5, inner_lr: float = 0.01, steps: int = MAX_STEPS, seed: int = 0,
-                 clickable: bool | None = None, rates: Mapping[str, Mapping[str, Tensor]] | None = None) -> None:
+                 clickable: bool | None = None, rates: Mapping[str, Mapping[str, Tensor]] | None = None,
+                 adapters: Mapping[str, PlaygroundAdapter] | None = None) -> None:
         import ipywidgets as w
 
         self.models = dict(models)
         self.rates = dict(rates or {})  # {name: learned per-parameter step sizes} (Meta-SGD)
+        self.adapters = dict(adapters or {})  # {name: its own adaptation} (learned optimisers, CAVIA)
+        self.names = [*self.models, *self.adapters]
         self.rng = torch.Generator().manual_seed(seed)
         self.point_seed = seed
         self.clicked: list[tuple[float, float]] = []
@@ -466,12 +522,13 @@ class Playground:
         ax = self.ax = self.figure.add_subplot()
         self.truth_line, = ax.plot([], [], "--", color=COLORS["truth"], lw=1.5, label=LABELS["truth"])
         self.lines = {name: ax.plot([], [], color=COLORS.get(name), lw=2, label=LABELS.get(name, name))[0]
-                      for name in self.models}
+                      for name in self.names}
         self.points_line, = ax.plot([], [], "o", color=COLORS["truth"], ms=6, zorder=5, label="support points")
         self.moving = [self.truth_line, *self.lines.values(), self.points_line]  # text is slow to paint: none here
         for artist in self.moving:
             artist.set_animated(True)
-        ax.set(xlim=TASKS.x_range, ylim=(-6, 6), xlabel="x", ylabel="y", title="Five models adapting to the points")
+        count = NUMBERS.get(len(self.names), len(self.names))
+        ax.set(xlim=TASKS.x_range, ylim=(-6, 6), xlabel="x", ylabel="y", title=f"{count} models adapting to the points")
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small", borderaxespad=0)
         self._background = None
         self.figure.canvas.mpl_connect("draw_event", self._safe(self._on_draw))
@@ -546,7 +603,7 @@ class Playground:
         x, y = self.points()
         start = time.perf_counter()
         self.state = update(self.models, x, y, self.amplitude.value, self.phase.value, MAX_STEPS, self.inner_lr.value,
-                            self.rates)
+                            self.rates, self.adapters)
         self.timings["compute_ms"] = 1e3 * (time.perf_counter() - start)
         self.redraw()
 
@@ -588,7 +645,7 @@ class Playground:
     def readout_texts(self) -> dict[str, str]:
         """What the readouts show for each model at the current step: "MSE 0.123", "diverged (step 3)"."""
         state, step, out = self.state, self.steps.value, {}
-        for name in self.models:
+        for name in self.names:
             if state is None or name not in state.mse:
                 out[name] = "n/a"
             elif state.curve(name, step) is None:

@@ -1,5 +1,6 @@
-"""The satellites (maml_lite.metasgd, maml_lite.maml_plus) against independent references, and the seam:
-each plugs into the core's meta_train as an objective, and the core imports none of them."""
+"""The satellites (maml_lite.metasgd, maml_lite.maml_plus) against independent references, and the seam: each
+plugs into the core's meta_train as an objective, and the core imports none of them. anil, cavia and learned_opt
+have test files of their own."""
 
 import ast
 import math
@@ -21,7 +22,12 @@ from maml_lite.maml_plus import (
 from maml_lite.metasgd import MetaSGD, load_rates
 
 CORE = ["tasks", "model", "adapt", "train", "evaluate", "checkpoints", "plots", "checks"]
-SATELLITES = ["metasgd", "maml_plus", "widgets", "cli"]
+SATELLITES = ["metasgd", "maml_plus", "anil", "cavia", "learned_opt", "widgets", "cli"]
+
+
+def test_every_module_is_core_or_a_satellite():
+    modules = {p.stem for p in Path(ml.__file__).parent.glob("*.py")} - {"__init__"}
+    assert modules == set(CORE) | set(SATELLITES)
 
 
 def test_the_core_imports_no_satellite():

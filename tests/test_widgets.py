@@ -425,3 +425,76 @@ def test_metasgd_divergence_message_names_its_learned_rates():
             assert state.curve("metasgd", 10) is None  # no NaN curve is drawn
             return
     raise AssertionError("expected Meta-SGD to diverge within 10 steps on one of 30 point sets")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Models that adapt their own way (notebook 07): learned rules and CAVIA's context
+# ---------------------------------------------------------------------------------------------------
+
+def sgd_rule(rate=0.01):
+    """A meta-learner whose gates are saturated at f = 1, i = rate: plain SGD."""
+    from maml_lite.learned_opt import MetaLearnerRule
+
+    rule = MetaLearnerRule(hidden=4)
+    with torch.no_grad():
+        rule.gates.weight.zero_()
+        rule.gates.bias.copy_(torch.tensor([math.log(rate / (1 - rate)), 40.0]))
+    return rule.requires_grad_(False)
+
+
+def test_a_rule_that_is_sgd_moves_like_the_sgd_model(models):
+    net = models["maml"]
+    adapters = {"rule": mw.rule_adapter(net, sgd_rule())}
+    state = mw.update({"maml": net}, *points(), 2.0, 1.0, inner_steps=4, adapters=adapters)
+    assert list(state.predictions) == ["maml", "rule"]
+    assert not np.allclose(state.predictions["rule"][4], state.predictions["rule"][0])  # it moves
+    assert np.allclose(state.predictions["rule"], state.predictions["maml"], atol=1e-5)  # exactly as SGD does
+
+
+def test_context_adapter_follows_cavia(models):
+    from maml_lite import cavia
+
+    torch.manual_seed(0)
+    net = cavia.make_cavia_model()
+    x, y = points()
+    state = mw.update({}, x, y, 2.0, 1.0, inner_steps=3, adapters={"cavia": mw.context_adapter(net, 0.5)})
+    xs, ys = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1) for v in (x, y))
+    grid = torch.tensor(state.x_grid, dtype=torch.float32).view(1, -1, 1)
+    for step in range(4):
+        context = cavia.adapt_context(net, xs, ys, step, 0.5, first_order=True).detach()
+        expected = net(cavia.with_context(grid, context))[0, :, 0].detach().numpy()
+        assert np.allclose(state.predictions["cavia"][step], expected, atol=1e-5), step
+
+
+def test_adapters_without_points_show_the_start(models):
+    from maml_lite import cavia
+
+    net = models["maml"]
+    adapters = {"rule": mw.rule_adapter(net, sgd_rule()), "cavia": mw.context_adapter(cavia.make_cavia_model())}
+    state = mw.update({"maml": net}, [], [], 2.0, 1.0, adapters=adapters)
+    assert set(state.predictions) == {"maml", "rule", "cavia"}
+    assert np.allclose(state.predictions["rule"][0], state.predictions["maml"][0], atol=1e-6)
+    assert all(np.allclose(p, p[0]) for p in state.predictions.values())  # nothing moves
+
+
+def test_a_failing_adapter_is_a_message_and_the_others_stay(models):
+    def broken(x, y, steps, grid):
+        raise RuntimeError("boom")
+
+    state = mw.update({"maml": models["maml"]}, *points(), 2.0, 1.0, adapters={"broken": broken})
+    assert list(state.predictions) == ["maml"]
+    assert any("broken" in m and "boom" in m for m in state.messages)
+
+
+def test_a_diverging_rule_is_named_in_the_message(models):
+    net = models["maml"]
+    state = mw.update({}, *points(), 2.0, 1.0, adapters={"rule": mw.rule_adapter(net, sgd_rule(0.999))})
+    assert state.diverged_at["rule"] is not None
+    assert any("own learned rule" in m for m in state.messages)
+
+
+def test_playground_shows_adapters_beside_models(models):
+    pg = mw.Playground({"maml": models["maml"]}, clickable=False,
+                       adapters={"rule": mw.rule_adapter(models["maml"], sgd_rule())})
+    assert set(pg.readout_texts()) == {"maml", "rule"} and pg.messages.value == ""
+    assert pg.ax.get_title() == "Two models adapting to the points"
