@@ -19,7 +19,8 @@ from torch import Tensor
 
 from .model import ACTIVATIONS, MLP
 
-PRETRAINED = ("maml", "fomaml", "reptile", "pretrain", "metasgd", "maml_plus")
+PRETRAINED = ("maml", "fomaml", "reptile", "pretrain", "metasgd", "maml_plus", "anil", "cavia", "lstm_opt",
+              "meta_learner")
 FORMAT = "maml_lite-checkpoint-v1"
 MAX_WIDTH, MAX_LAYERS = 4096, 16  # a file asking for more is refused before anything is allocated
 
@@ -101,7 +102,8 @@ def load_checkpoint(path: str | Path) -> MLP:
 
 
 def load_pretrained(name: str) -> MLP:
-    """The shipped meta-trained model `name` (one of PRETRAINED): an MLP (n, 1) -> (n, 1)."""
+    """The shipped meta-trained model `name` (one of PRETRAINED): an MLP (n, 1) -> (n, 1); CAVIA's also reads
+    its context, (n, 1 + n_context). Its card (model_card) says how it adapts."""
     return load_checkpoint(shipped(name))
 
 

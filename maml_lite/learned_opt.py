@@ -129,12 +129,11 @@ def rollout(model: nn.Module, rule: nn.Module, x_support: Tensor, y_support: Ten
     theta, state = _flat(params), None
     yield params
     for _ in range(steps):
-        with torch.enable_grad():
-            if not theta.requires_grad:
-                theta = theta.detach().requires_grad_()
-            losses = ((predict(model, _unflat(theta, params), x_support) - y_support) ** 2).mean(dim=(-2, -1))
-            grad = torch.autograd.grad(losses.sum(), theta)[0]  # a constant input, as in both papers
-            theta, state = rule(theta, grad, losses.detach(), state)
+        with torch.enable_grad():  # the support gradient, even inside torch.no_grad()
+            leaf = theta if theta.requires_grad else theta.detach().requires_grad_()
+            losses = ((predict(model, _unflat(leaf, params), x_support) - y_support) ** 2).mean(dim=(-2, -1))
+            grad = torch.autograd.grad(losses.sum(), leaf)[0]  # a constant input, as in both papers
+        theta, state = rule(theta, grad, losses.detach(), state)
         if detach:
             theta, state = theta.detach(), _detach(state)
         yield _unflat(theta, params)
@@ -184,9 +183,9 @@ def task_errors(model: nn.Module, rule: nn.Module, batch: TaskBatch, steps: list
                                                               batch.y_query, batch.amplitude, batch.phase)))
         x_grid, y_grid = grid_targets(part)
         errors = []
-        for step, params in enumerate(rollout(model, rule, part.x_support, part.y_support, max(steps), detach=True)):
-            if step in steps:
-                with torch.no_grad():
+        with torch.no_grad():  # no graph through the rule: only each step's support gradient is computed
+            for step, params in enumerate(rollout(model, rule, part.x_support, part.y_support, steps[-1], detach=True)):
+                if step in steps:
                     errors.append(((predict(model, params, x_grid) - y_grid) ** 2).mean(dim=(-2, -1)))
         out.append(torch.stack(errors))
     return torch.cat(out, dim=1)
