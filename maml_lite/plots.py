@@ -86,15 +86,16 @@ def plot_loss(ax: Axes, curves: Mapping[str, tuple], title: str = "Training loss
 
 
 def table2(results: Mapping[str, EvalResult], steps=(1, 5, 10)) -> str:
-    """Table 2 of the paper side by side with ours: 'ours +- CI (paper)' per method and step count."""
+    """Table 2 of the paper side by side with ours: 'ours +- CI (paper)' per method and step count, or the number of
+    diverged tasks where there are any (their errors make the mean meaningless)."""
     head = f"{'method':24s}" + "".join(f"{f'{s} step' + ('s' if s > 1 else ''):>24s}" for s in steps)
     rows = [f"K={next(iter(results.values())).k_shot}, MSE +- 95% CI (paper's value)", head]
     for name, r in results.items():
         cells = []
         for s in steps:
-            m, c = r.at(s)
+            (m, c), bad = r.at(s), r.diverged[r.steps.index(s)]
             paper = PAPER_TABLE2.get(name, {}).get(s) if r.k_shot == 5 else None
-            cell = f"{m:.2f} +- {c:.2f}" if abs(m) < 1e3 else f"{m:.1e} +- {c:.1e}"  # a diverged task: huge mean
+            cell = f"{bad} diverged" if bad else f"{m:.2f} +- {c:.2f}"
             cells.append(cell + (f" ({paper:.2f})" if paper is not None else "       "))
         rows.append(f"{LABELS.get(name, name):24s}" + "".join(f"{cell:>24s}" for cell in cells))
     return "\n".join(rows)

@@ -238,3 +238,15 @@ def test_task_errors_score_each_task_after_each_step_count():
         ml.task_errors(model, b, steps=[1], inner_lr=-1.0)
 
 
+
+
+def test_table2_shows_diverged_counts_instead_of_a_meaningless_mean():
+    from maml_lite import plots
+
+    fine = ml.EvalResult(5, 600, [0, 1, 10], [3.0, 0.6, 0.3], [0.2, 0.05, 0.03], [2.5, 0.4, 0.2], [0, 0, 0])
+    broken = ml.EvalResult(5, 600, [0, 1, 10], [3.0, 0.4, math.nan], [0.2, 0.04, math.nan], [2.5, 0.3, 9.0],
+                           [0, 0, 290])
+    table = plots.table2({"maml": fine, "metasgd": broken}, steps=(1, 10))
+    maml_row, metasgd_row = table.splitlines()[2:]
+    assert "0.60 +- 0.05 (0.67)" in maml_row and "0.30 +- 0.03 (0.35)" in maml_row
+    assert "0.40 +- 0.04" in metasgd_row and "290 diverged" in metasgd_row and "nan" not in metasgd_row
