@@ -2,7 +2,9 @@
 
 Each row times one outer step (zero_grad, objective(model, batch).backward(), Adam step) of the objective
 meta_train uses: ml.MAML, ml.Reptile, Pretrain, and the satellites maml_plus.MAMLPlus (the tuned recipe, at
-its own setting: 50 tasks, K=5 support + 10 query, outer_lr 5e-3) and metasgd.MetaSGD (when importable).
+its own setting: 50 tasks, K=5 support + 10 query, outer_lr 5e-3), metasgd.MetaSGD, and notebook 07's
+anil.ANIL, cavia.CAVIA and learned_opt.LearnedOptimizer (5 unrolled steps, 10 hidden units, as shipped) when
+importable.
 The tuned row times the smooth start (softplus on layer 2), which covers 80% of a run's iterations.
 
 Usage: .venv/bin/python benchmarks/meta_iteration.py [--repeats 200]
@@ -29,6 +31,10 @@ try:
     from maml_lite.metasgd import MetaSGD
 except ImportError:  # an older package without the Meta-SGD satellite
     MetaSGD = None
+try:
+    from maml_lite import anil, cavia, learned_opt
+except ImportError:  # an older package without notebook 07's satellites
+    anil = cavia = learned_opt = None
 
 TUNED_ITERATIONS = 18000  # the recipe's run length: the timed calls all fall in its smooth start
 
@@ -68,10 +74,10 @@ def main() -> None:
             optimizer.step()
         return step
 
-    def objective_step(objective):
+    def objective_step(objective, net=model):
         """One meta_train iteration of `objective`; its own parameters (learned scales, rates) are trained too."""
-        optimizer = torch.optim.Adam([*model.parameters(), *objective.parameters()], lr=1e-3)
-        return outer_step(lambda: objective(model, batch), optimizer)
+        optimizer = torch.optim.Adam([*net.parameters(), *objective.parameters()], lr=1e-3)
+        return outer_step(lambda: objective(net, batch), optimizer)
 
     def per_task_loop_loss():
         """The same second-order work, one task at a time in a Python loop."""
@@ -96,13 +102,20 @@ def main() -> None:
         "first-order MAML, batched": objective_step(ml.MAML(first_order=True)),
         "Reptile (5 inner steps), batched": objective_step(ml.Reptile()),
         "pretrain (pooled regression)": objective_step(Pretrain()),
+        **({"ANIL (head-only inner loop), batched": objective_step(anil.ANIL()),
+            "CAVIA (2 context inputs), batched": objective_step(cavia.CAVIA(), cavia.make_cavia_model()),
+            "LSTM optimiser (5 steps), batched": objective_step(
+                learned_opt.LearnedOptimizer(learned_opt.LSTMRule(hidden=10), 5)),
+            "meta-learner (5 steps), batched": objective_step(
+                learned_opt.LearnedOptimizer(learned_opt.MetaLearnerRule(hidden=10), 5)),
+            } if anil else {}),
         "MAML (second order), per-task loop": outer_step(per_task_loop_loss),
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, 25 tasks x K=10 (support) + 10 (query)")
     times = {}
     for name, step in rows.items():
         times[name] = timed(step, args.repeats if "loop" not in name else max(10, args.repeats // 10))
-        print(f"  {name:38s} {times[name]:8.2f} ms / meta-iteration")
+        print(f"  {name:40s} {times[name]:8.2f} ms / meta-iteration")
     loop, batched = rows["MAML (second order), per-task loop"], rows["MAML (second order), batched"]
     ratios = paired_ratios(batched, loop, args.repeats)
     print(f"  batched second-order MAML is {statistics.median(ratios):.1f}x faster than the per-task loop "
@@ -110,6 +123,12 @@ def main() -> None:
     cost = times["tuned MAML (maml_plus recipe), batched"] / times["MAML (second order), batched"]
     print(f"  the tuned recipe's iteration (50 tasks, K=5 + 10 query, 2 inner steps) costs {cost:.1f}x a plain "
           "MAML iteration (25 tasks, K=10 + 10)")
+
+    if anil:
+        maml_ms = times["MAML (second order), batched"]
+        print(f"  an ANIL iteration costs {times['ANIL (head-only inner loop), batched'] / maml_ms:.2f}x a MAML one; a "
+              f"meta-learner iteration (5 steps of a rule run for every coordinate) "
+              f"{times['meta-learner (5 steps), batched'] / maml_ms:.0f}x")
 
     # The widget's cost: adapt 10 SGD steps on 10 points, then predict 200 points.
     x, y = batch.x_support[0], batch.y_support[0]

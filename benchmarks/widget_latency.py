@@ -6,6 +6,8 @@
   loop        update() called once per model (what batching saves)
   metasgd     update() with the shipped Meta-SGD model as a sixth, stepping at its own learned rates (only
               when that checkpoint is present)
+  notebook 07 update() for notebook 07's playground: MAML and ANIL (head-only rates) batched, the
+              meta-learner (its own rule) and CAVIA (its context) through adapters (only when present)
   steps pick  moving the steps slider: no compute, only the redraw
   full        what a slider release costs: Playground.recompute() = update() + redraw (repaint + PNG, the
               static-image view)
@@ -83,6 +85,18 @@ def main() -> int:
         metasgd = timed(lambda: mw.update(with_metasgd, x, y, 2.0, 1.0, steps, 0.01, rates), args.repeats)
     except (FileNotFoundError, ValueError):
         metasgd = None
+    try:  # notebook 07's four: two batched MLPs, two that adapt their own way
+        from maml_lite import anil
+        from maml_lite.learned_opt import load_rule
+
+        anil_net, cavia_net = ml.load_pretrained("anil"), ml.load_pretrained("cavia")
+        seven = {"maml": ml.load_pretrained("maml"), "anil": anil_net}
+        seven_rates = {"anil": anil.head_rates(anil_net)}
+        adapters = {"meta_learner": mw.rule_adapter(*load_rule("meta_learner")),
+                    "cavia": mw.context_adapter(cavia_net, ml.model_card("cavia")["config"]["inner_lr"])}
+        notebook7 = timed(lambda: mw.update(seven, x, y, 2.0, 1.0, steps, 0.01, seven_rates, adapters), args.repeats)
+    except (ImportError, FileNotFoundError, ValueError):
+        notebook7 = None
 
     pg = mw.Playground(models, k_shot=args.k, clickable=False)
     redraws = max(5, args.repeats // 10)
@@ -98,6 +112,7 @@ def main() -> int:
     rows = [("compute per update (all models, batched)", compute),
             ("compute, one update() per model", loop),
             *([("compute + Meta-SGD (6 models, own rates)", metasgd)] if metasgd else []),
+            *([("compute, notebook 07 (2 MLPs + 2 adapters)", notebook7)] if notebook7 else []),
             ("steps slider (pick a step + redraw)", pick),
             ("full update incl. redraw (recompute())", full),
             ("complete Agg draw (rare: new y-limits)", agg)]

@@ -77,10 +77,10 @@ def context_adapter(model: nn.Module, inner_lr: float = 1.0) -> PlaygroundAdapte
     from .cavia import adapt_context, context_size, with_context
 
     def run(x: Tensor, y: Tensor, steps: int, x_grid: Tensor) -> Tensor:
-        out = []
+        context, out = torch.zeros(1, context_size(model)), []
         for step in range(steps + 1):
-            context = (adapt_context(model, x[None], y[None], step, inner_lr, first_order=True).detach() if len(x)
-                       else torch.zeros(1, context_size(model)))
+            if step and len(x):  # one more step from where the last one ended
+                context = adapt_context(model, x[None], y[None], 1, inner_lr, first_order=True, context=context).detach()
             with torch.no_grad():
                 out.append(model(with_context(x_grid[None], context))[0, :, 0])
         return torch.stack(out)

@@ -1,4 +1,5 @@
-"""The standalone playground (apps/playground.ipynb) served by Voilà, in headless Debian Chromium.
+"""The standalone playgrounds (apps/playground.ipynb, and apps/beyond_maml.ipynb for notebook 07's four models)
+served by Voilà, in headless Debian Chromium.
 
 Voilà runs the app notebook and shows only its widgets: no code, no JupyterLab. This test starts `voila` on a
 random local port, opens the page, waits for the playground, moves the K and steps sliders with the keyboard,
@@ -21,7 +22,7 @@ import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, free_port, server
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "apps" / "playground.ipynb"
+APPS = {"playground": 5, "beyond_maml": 4}  # app notebook in apps/ -> the models it shows
 ARTIFACTS = ROOT / "artifacts"
 
 if not CHROMIUM.exists():
@@ -31,16 +32,17 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 pytest.importorskip("voila", reason="voila is not installed: `pip install voila`")
 
 
-@pytest.fixture(scope="module")
-def voila(tmp_path_factory):
+@pytest.fixture(scope="module", params=list(APPS))
+def voila(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("voila")
     port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
-    cmd = [sys.executable, "-m", "voila", str(APP), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+    app = ROOT / "apps" / f"{request.param}.ipynb"
+    cmd = [sys.executable, "-m", "voila", str(app), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
            "--show_tracebacks=False"]
     base = f"http://127.0.0.1:{port}"
     with server(cmd, f"{base}/voila/static/", tmp / "voila.log", env=env, cwd=ROOT):
-        yield {"base": base, "log": tmp / "voila.log"}
+        yield {"base": base, "log": tmp / "voila.log", "name": request.param, "models": APPS[request.param]}
 
 
 def readouts(page) -> list[str]:
@@ -57,10 +59,11 @@ def test_voila_app_shows_the_playground_and_responds(voila):
             page.goto(voila["base"] + "/", timeout=120000)
             page.wait_for_selector(".maml-playground .maml-mse", timeout=120000)
             first_view_s = time.monotonic() - start
-            page.wait_for_function("document.querySelectorAll('.maml-mse').length === 5", timeout=30000)
+            page.wait_for_function(f"document.querySelectorAll('.maml-mse').length === {voila['models']}",
+                                   timeout=30000)
             assert not page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
             assert page.locator(".jp-CodeCell .jp-InputArea, .jp-CodeMirrorEditor").count() == 0  # Voilà shows no code
-            page.screenshot(path=str(ARTIFACTS / "voila_playground.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / f"voila_{voila['name']}.png"), full_page=True)
 
             def press_until(css: str, key: str, text: str) -> None:
                 """Press `key` on a slider's handle; wait until the points line says `text` and the readouts moved."""
@@ -84,8 +87,8 @@ def test_voila_app_shows_the_playground_and_responds(voila):
                 page.wait_for_function("document.querySelector('.maml-points-info').innerText"
                                        ".includes('1 support point placed by clicking')", timeout=20000)
             page.wait_for_timeout(1500)  # the last repaint reaches the page
-            page.screenshot(path=str(ARTIFACTS / "voila_playground_after_input.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / f"voila_{voila['name']}_after_input.png"), full_page=True)
             assert page.locator(".maml-messages").inner_text().strip() == ""
-            print(f"\nVoilà: first view of the playground after {first_view_s:.1f} s; screenshots in {ARTIFACTS}/")
+            print(f"\nVoilà: first view of {voila['name']} after {first_view_s:.1f} s; screenshots in {ARTIFACTS}/")
         finally:
             browser.close()
