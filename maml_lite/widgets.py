@@ -80,7 +80,8 @@ def context_adapter(model: nn.Module, inner_lr: float = 1.0) -> PlaygroundAdapte
         context, out = torch.zeros(1, context_size(model)), []
         for step in range(steps + 1):
             if step and len(x):  # one more step from where the last one ended
-                context = adapt_context(model, x[None], y[None], 1, inner_lr, first_order=True, context=context).detach()
+                context = adapt_context(model, x[None], y[None], 1, inner_lr, first_order=True, context=context)
+                context = context.detach()
             with torch.no_grad():
                 out.append(model(with_context(x_grid[None], context))[0, :, 0])
         return torch.stack(out)

@@ -245,6 +245,12 @@ def test_learned_rates_are_checked_against_the_weights(tmp_path):
     (["--k-query", "0"], "k_query must be at least 1"),
     (["--step-weights", "a,b"], "comma-separated floats"),
     (["--method", "mamlx"], "invalid choice"),
+    (["--method", "cavia", "--init", "maml"], "CAVIA's network also reads a context"),
+    (["--method", "maml", "--fixed-init"], "--method maml has none"),
+    (["--method", "meta_learner", "--hidden", "0"], "hidden must be between 1"),
+    (["--method", "cavia", "--n-context", "0"], "n_context must be between 1"),
+    (["--method", "lstm_opt", "--inner-steps", "0"], "inner_steps must be between 1"),
+    (["--init", "mamll"], "invalid choice"),
 ])
 def test_cli_refuses_bad_flags_before_training(tmp_path, capsys, args, message):
     from maml_lite.cli import main
