@@ -97,9 +97,6 @@ class MetaLearnerRule(nn.Module):
         return f * theta - i * grad, ((h, c), gates)
 
 
-RULES = {"lstm": LSTMRule, "meta_learner": MetaLearnerRule}
-
-
 def _flat(params: Mapping[str, Tensor]) -> Tensor:
     return torch.cat([p.flatten(1) for p in params.values()], dim=1)
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("set_repo", ROOT / ".ci" / "set_repo.py")
@@ -106,3 +107,13 @@ def test_binder_requirements_are_cpu_torch_and_the_same_pins():
         assert needed in ours, f"binder/requirements.txt lacks {needed}"
     post = (ROOT / "binder" / "postBuild").read_text()
     assert "pip install --no-deps" in post and "-e ." in post
+
+
+def test_the_readme_example_runs():
+    """The package section's example is code a reader will paste: it must run as printed."""
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "README.md has no python example"
+    torch.set_num_threads(1)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
