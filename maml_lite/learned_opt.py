@@ -27,13 +27,12 @@ from torch import Tensor, nn
 
 from .adapt import mse
 from .checkpoints import read_checkpoint, shipped
-from .checks import check_int, check_points, check_steps
+from .checks import MAX_INNER_STEPS, check_int, check_points, check_steps
 from .evaluate import Adapter, grid_targets
 from .model import Params, predict
 from .tasks import TaskBatch
 
 KEY = "update_rule"  # where a checkpoint keeps the rule's weights
-MAX_STEPS = 1000
 
 
 def preprocess(g: Tensor, p: float = 10.0) -> Tensor:
@@ -89,7 +88,7 @@ class MetaLearnerRule(nn.Module):
     def forward(self, theta: Tensor, grad: Tensor, loss: Tensor, state: tuple | None) -> tuple[Tensor, tuple]:
         """theta, grad: (meta_batch, n_coords); loss: (meta_batch,). Returns the next theta and the state."""
         x = torch.cat([preprocess(grad), preprocess(loss)[:, None].expand(*grad.shape, 2)], dim=-1)
-        lstm_state, previous = state or (None, torch.zeros(*theta.shape, 2))
+        lstm_state, previous = state or (None, theta.new_zeros(*theta.shape, 2))
         h, c = self.lstm(x.reshape(-1, 4), lstm_state)
         z = self.gates(h).view(*theta.shape, 2) + theta[..., None] * self.theta_weight + previous * self.previous_weight
         gates = torch.sigmoid(z)
@@ -118,7 +117,7 @@ def rollout(model: nn.Module, rule: nn.Module, x_support: Tensor, y_support: Ten
     every step (for evaluation: constant memory however many steps).
     """
     check_points(x_support, y_support)
-    check_int("steps", steps, 0, MAX_STEPS)
+    check_int("steps", steps, 0, MAX_INNER_STEPS)
     if x_support.dim() != 3:
         raise ValueError(f"x_support must be a batch (meta_batch, k, 1), got {tuple(x_support.shape)}")
     n_tasks = x_support.shape[0]
@@ -153,7 +152,7 @@ class LearnedOptimizer(nn.Module):
         super().__init__()
         if not isinstance(rule, (LSTMRule, MetaLearnerRule)):
             raise TypeError(f"rule must be an LSTMRule or a MetaLearnerRule, got {type(rule).__name__}")
-        check_int("inner_steps", inner_steps, 1, MAX_STEPS)
+        check_int("inner_steps", inner_steps, 1, MAX_INNER_STEPS)
         self.rule, self.inner_steps, self.learn_init = rule, inner_steps, bool(learn_init)
 
     def forward(self, model: nn.Module, batch: TaskBatch) -> Tensor:
