@@ -1,7 +1,7 @@
 """ms per meta-iteration (25 tasks, K=10, 1 thread) for every method, and the batched speed-up.
 
 Each row times one outer step (zero_grad, objective(model, batch).backward(), Adam step) of the objective
-meta_train uses: ml.MAML, ml.Reptile, Pretrain, and the satellites maml_plus.MAMLPlus (the tuned recipe, at
+meta_train uses: ml.MAML, Pretrain, and the satellites reptile.Reptile, maml_plus.MAMLPlus (the tuned recipe, at
 its own setting: 50 tasks, K=5 support + 10 query, outer_lr 5e-3), metasgd.MetaSGD, and notebook 07's
 anil.ANIL, cavia.CAVIA and learned_opt.LearnedOptimizer (5 unrolled steps, 10 hidden units, as shipped) when
 importable.
@@ -25,6 +25,7 @@ import torch
 import maml_lite as ml
 from maml_lite.adapt import mse
 from maml_lite.maml_plus import MAMLPlus
+from maml_lite.reptile import Reptile
 from maml_lite.train import Pretrain
 
 try:
@@ -100,7 +101,7 @@ def main() -> None:
         "tuned MAML (maml_plus recipe), batched": tuned_step,
         **({"Meta-SGD (learned rates), batched": objective_step(MetaSGD(model))} if MetaSGD else {}),
         "first-order MAML, batched": objective_step(ml.MAML(first_order=True)),
-        "Reptile (5 inner steps), batched": objective_step(ml.Reptile()),
+        "Reptile (5 inner steps), batched": objective_step(Reptile()),
         "pretrain (pooled regression)": objective_step(Pretrain()),
         **({"ANIL (head-only inner loop), batched": objective_step(anil.ANIL()),
             "CAVIA (2 context inputs), batched": objective_step(cavia.CAVIA(), cavia.make_cavia_model()),

@@ -2,10 +2,10 @@
 
 The core, readable in one sitting: tasks.py (the sine tasks), model.py (the network), adapt.py (the inner
 loop and MAML's meta-objective), train.py (the outer loop and its objectives), evaluate.py (the paper's test
-protocol), checkpoints.py and plots.py. Variants plug into the core as objectives for `meta_train`:
-metasgd.py (learned step sizes) and maml_plus.py (the tuned recipe); widgets.py is notebook 04's playground
-and cli.py regenerates the shipped checkpoints. The notebooks in notebooks/ teach; this package carries the
-plumbing they share.
+protocol), checkpoints.py and plots.py; checks.py holds their argument checks. Every variant is a satellite
+module that plugs into the core as an objective for `meta_train`: reptile, metasgd, maml_plus, anil, cavia and
+learned_opt. widgets.py is the playground; cli.py regenerates the shipped checkpoints. The notebooks teach;
+this package carries the plumbing they share.
 """
 
 from .adapt import adapt, meta_loss, mse
@@ -13,10 +13,10 @@ from .checkpoints import PRETRAINED, load_checkpoint, load_pretrained, model_car
 from .evaluate import EvalResult, evaluate, task_errors
 from .model import MLP, forward, make_model, predict
 from .tasks import SineTasks, TaskBatch
-from .train import MAML, DivergenceError, History, Reptile, meta_train
+from .train import MAML, DivergenceError, History, meta_train
 
 __all__ = [
-    "MAML", "MLP", "PRETRAINED", "DivergenceError", "EvalResult", "History", "Reptile", "SineTasks", "TaskBatch",
+    "MAML", "MLP", "PRETRAINED", "DivergenceError", "EvalResult", "History", "SineTasks", "TaskBatch",
     "adapt", "evaluate", "forward", "load_checkpoint", "load_pretrained", "make_model", "meta_loss", "meta_train",
     "model_card", "mse", "predict", "save_checkpoint", "task_errors",
 ]

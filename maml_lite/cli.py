@@ -14,6 +14,7 @@ import os
 import platform
 import shlex
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -24,7 +25,8 @@ from .checkpoints import PRETRAINED, load_pretrained, save_checkpoint
 from .evaluate import evaluate
 from .maml_plus import MAMLPlus
 from .model import make_model
-from .train import MAML, DivergenceError, Pretrain, Reptile, meta_train
+from .reptile import Reptile
+from .train import MAML, DivergenceError, Pretrain, meta_train
 
 METHODS = ("maml", "fomaml", "reptile", "pretrain", "metasgd", "anil", "cavia", "lstm_opt", "meta_learner")
 DEFAULT_INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "pretrain": 0, "metasgd": 1, "anil": 1, "cavia": 1,
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         "training_seconds": round(history.seconds, 1), "interrupted": history.interrupted,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "final_train_loss": history.loss[-1] if history.loss else None,
-        "evaluation": {f"K={k}": evaluate(model, k, n_tasks=args.eval_tasks, **how).to_dict()
+        "evaluation": {f"K={k}": asdict(evaluate(model, k, n_tasks=args.eval_tasks, **how))
                        for k in (5, 10, 20)},
     }
     args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")

@@ -2,13 +2,13 @@
 
     MAML     theta <- theta - beta * grad_theta mean_i L_query_i(theta - alpha grad L_support_i(theta))
     FOMAML   the same, with the inner gradient treated as a constant (no Hessian term)
-    Reptile  theta <- theta - beta * mean_i (theta - phi_i), phi_i = SGD on task i's points
     Pretrain ordinary regression on the points of all tasks pooled together (the paper's baseline)
 
 An objective is an nn.Module called as objective(model, batch) -> loss: meta_train takes Adam steps along
 the gradient of that loss, for the model's parameters *and the objective's own* (e.g. learned step sizes).
-That is the one seam where every variant plugs in (maml_lite.metasgd, maml_lite.maml_plus). Taught in
-notebooks/02_maml.ipynb and 03_first_order_maml.ipynb; `python -m maml_lite.cli` regenerates checkpoints.
+That is the one seam where every variant plugs in (maml_lite.reptile, metasgd, maml_plus, anil, cavia,
+learned_opt). Taught in notebooks/02_maml.ipynb and 03_first_order_maml.ipynb; `python -m maml_lite.cli`
+regenerates the shipped checkpoints.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .adapt import adapt, meta_loss, mse
+from .adapt import meta_loss, mse
 from .checks import check_float, check_inner, check_int
-from .model import predict
 from .tasks import SineTasks, TaskBatch
 
 
@@ -43,38 +42,6 @@ class MAML(nn.Module):
         return f"inner_steps={self.inner_steps}, inner_lr={self.inner_lr:g}, first_order={self.first_order}"
 
 
-class Reptile(nn.Module):
-    """Reptile (Nichol et al. 2018): pull theta toward phi_i, `inner_steps` of SGD on all of task i's points.
-
-    Its value is the mean task loss after adapting; its gradient is the pseudo-gradient theta - mean_i phi_i.
-    """
-
-    def __init__(self, inner_steps: int = 5, inner_lr: float = 0.01) -> None:
-        super().__init__()
-        check_inner(inner_steps, inner_lr)
-        self.inner_steps, self.inner_lr = inner_steps, float(inner_lr)
-
-    def extra_repr(self) -> str:
-        return f"inner_steps={self.inner_steps}, inner_lr={self.inner_lr:g}"
-
-    def forward(self, model: nn.Module, batch: TaskBatch) -> Tensor:
-        direction, loss = reptile_direction(model, batch, self.inner_steps, self.inner_lr)
-        pull = sum((p * direction[n]).sum() for n, p in model.named_parameters())  # d pull / d theta = direction
-        return loss + (pull - pull.detach())  # the value of `loss`, the gradient of `pull`
-
-
-def reptile_direction(model: nn.Module, batch: TaskBatch, inner_steps: int = 5,
-                      inner_lr: float = 0.01) -> tuple[dict[str, Tensor], Tensor]:
-    """Reptile's pseudo-gradient mean_i (theta - phi_i), and the mean task loss after adapting."""
-    x = torch.cat([batch.x_support, batch.x_query], dim=1)
-    y = torch.cat([batch.y_support, batch.y_query], dim=1)
-    phi = adapt(model, x, y, inner_steps, inner_lr, first_order=True)
-    with torch.no_grad():
-        loss = mse(predict(model, phi, x), y) / x.shape[0]
-        direction = {n: p - phi[n].mean(0) for n, p in model.named_parameters()}
-    return direction, loss
-
-
 class Pretrain(nn.Module):
     """Ordinary regression on the points of all tasks pooled together: the paper's baseline."""
 
@@ -85,7 +52,7 @@ class Pretrain(nn.Module):
 
 
 OBJECTIVES: dict[str, Callable[[], nn.Module]] = {  # the paper's settings, by name
-    "maml": MAML, "fomaml": lambda: MAML(first_order=True), "reptile": Reptile, "pretrain": Pretrain}
+    "maml": MAML, "fomaml": lambda: MAML(first_order=True), "pretrain": Pretrain}
 
 
 class DivergenceError(ValueError):
@@ -121,15 +88,16 @@ def meta_train(model: nn.Module, objective: str | nn.Module = "maml", iterations
                progress: bool = True) -> History:
     """Train `model` in place: Adam on the gradient of objective(model, batch) for fresh meta-batches.
 
-    objective: "maml", "fomaml", "reptile", "pretrain" (the paper's settings), or an objective module such as
-    MAML(inner_steps=5); its own parameters are trained too. Each iteration samples `meta_batch` tasks with
-    `k_shot` support and `k_query` (default: k_shot) query points. schedule "cosine" decays outer_lr to 0.
+    objective: "maml", "fomaml", "pretrain" (the paper's settings), or an objective module such as MAML(inner_steps=5)
+    or maml_lite.reptile.Reptile(); its own parameters are trained too. Each iteration samples `meta_batch` tasks
+    with `k_shot` support and `k_query` (default: k_shot) query points. schedule "cosine" decays outer_lr to 0.
     callback(history) runs every `log_every` iterations. Ctrl-C stops cleanly (history.interrupted); a
     non-finite loss or gradient raises DivergenceError before the step that would spoil the weights.
     Deterministic for a given seed and model init.
     """
     if isinstance(objective, str) and objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)} or pass a module")
+        raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)} or pass an objective "
+                         "module, e.g. maml_lite.reptile.Reptile() or maml_lite.metasgd.MetaSGD(model)")
     objective = OBJECTIVES[objective]() if isinstance(objective, str) else objective
     if not isinstance(objective, nn.Module):
         raise TypeError(f"objective must be a name or an nn.Module, got {type(objective).__name__}")

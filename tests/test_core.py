@@ -8,7 +8,8 @@ from helpers import batch, model64
 
 import maml_lite as ml
 from maml_lite.adapt import mse
-from maml_lite.train import Pretrain, reptile_direction
+from maml_lite.reptile import Reptile, reptile_direction
+from maml_lite.train import Pretrain
 
 
 def test_sampler_shapes_and_ranges():
@@ -148,7 +149,7 @@ def test_reptile_direction_is_theta_minus_mean_adapted():
 def test_reptile_objective_has_the_adapted_loss_as_value_and_the_direction_as_gradient():
     model, b = model64(), batch(meta_batch=3, dtype=torch.float64)
     direction, loss = reptile_direction(model, b, inner_steps=4, inner_lr=0.02)
-    value = ml.Reptile(inner_steps=4, inner_lr=0.02)(model, b)
+    value = Reptile(inner_steps=4, inner_lr=0.02)(model, b)
     assert value.item() == loss.item()
     for g, (n, _) in zip(grads_of(value, model), model.named_parameters()):
         assert torch.equal(g, direction[n])

@@ -3,6 +3,7 @@ plugs into the core's meta_train as an objective, and the core imports none of t
 have test files of their own."""
 
 import ast
+import inspect
 import math
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from maml_lite.maml_plus import (
 from maml_lite.metasgd import MetaSGD, load_rates
 
 CORE = ["tasks", "model", "adapt", "train", "evaluate", "checkpoints", "plots", "checks"]
-SATELLITES = ["metasgd", "maml_plus", "anil", "cavia", "learned_opt", "widgets", "cli"]
+SATELLITES = ["reptile", "metasgd", "maml_plus", "anil", "cavia", "learned_opt", "widgets", "cli"]
 
 
 def test_every_module_is_core_or_a_satellite():
@@ -38,6 +39,17 @@ def test_the_core_imports_no_satellite():
                     for alias in node.names}
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not imported & set(SATELLITES), f"maml_lite/{name}.py imports {imported & set(SATELLITES)}"
+
+
+def test_the_core_reads_in_one_sitting():
+    """The core's budget (issue 14): its seven teaching modules about 700 lines, meta_train at most 12 parameters and
+    about 60 lines, about 20 public names. A variant that would push past it belongs in a satellite."""
+    root = Path(ml.__file__).parent
+    lines = {name: len((root / f"{name}.py").read_text().splitlines()) for name in CORE if name != "checks"}
+    assert sum(lines.values()) <= 730, f"the core has grown to {sum(lines.values())} lines: {lines}"
+    assert len(inspect.signature(ml.meta_train).parameters) <= 12
+    assert len(inspect.getsource(ml.meta_train).splitlines()) <= 65
+    assert len(ml.__all__) <= 24, ml.__all__
 
 
 def test_multi_step_loss_weighs_the_query_loss_after_each_step():

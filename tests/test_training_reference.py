@@ -15,6 +15,7 @@ from torch.func import functional_call
 import maml_lite as ml
 from maml_lite.maml_plus import MAMLPlus
 from maml_lite.metasgd import MetaSGD
+from maml_lite.reptile import Reptile
 
 ITERATIONS, LR, ALPHA, META_BATCH, K = 3, 1e-3, 0.01, 4, 5
 
@@ -83,7 +84,7 @@ def test_meta_train_matches_an_independent_reference(method, schedule):
     expected, expected_rates = reference_run(method, schedule)
     torch.manual_seed(0)
     model = ml.make_model()
-    objective = MetaSGD(model) if method == "metasgd" else method
+    objective = {"metasgd": lambda: MetaSGD(model), "reptile": Reptile}.get(method, lambda: method)()
     ml.meta_train(model, objective, ITERATIONS, seed=0, meta_batch=META_BATCH, k_shot=K, outer_lr=LR,
                   schedule=schedule, progress=False)
     for (name, p), q in zip(model.named_parameters(), expected.parameters()):
