@@ -22,9 +22,14 @@ from .model import Params, predict
 from .tasks import TaskBatch
 
 
+def task_mse(pred: Tensor, y: Tensor) -> Tensor:
+    """Each task's mean squared error. pred, y: (k, 1) -> (), or (meta_batch, k, 1) -> (meta_batch,)."""
+    return ((pred - y) ** 2).mean(dim=(-2, -1))
+
+
 def mse(pred: Tensor, y: Tensor) -> Tensor:
     """Mean squared error per task, summed over tasks. pred, y: (k, 1) or (meta_batch, k, 1)."""
-    return ((pred - y) ** 2).mean(dim=(-2, -1)).sum()
+    return task_mse(pred, y).sum()
 
 
 def adapt(

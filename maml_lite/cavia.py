@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .adapt import mse
+from .adapt import mse, task_mse
 from .checks import check_float, check_hidden, check_inner, check_int, check_points, check_steps
 from .evaluate import Adapter, grid_targets
 from .model import MLP
@@ -142,7 +142,7 @@ def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range
     for step in range(steps[-1] + 1):
         if step in steps:
             with torch.no_grad():
-                errors.append(((model(with_context(x_grid, context)) - y_grid) ** 2).mean(dim=(-2, -1)))
+                errors.append(task_mse(model(with_context(x_grid, context)), y_grid))
         if step < steps[-1]:
             context = adapt_context(model, batch.x_support, batch.y_support, 1, inner_lr, first_order=True,
                                     context=context).detach()

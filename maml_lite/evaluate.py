@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from .adapt import adapt
+from .adapt import adapt, task_mse
 from .checks import check_inner, check_int, check_steps
 from .model import predict
 from .tasks import SineTasks, TaskBatch
@@ -51,9 +51,6 @@ class EvalResult:
         i = self.steps.index(step)
         return self.mean[i], self.ci95[i]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     def __str__(self) -> str:
         lines = [f"K={self.k_shot}, {self.n_tasks} tasks: steps  MSE +- 95% CI  (diverged tasks)"]
         for s, m, c, bad in zip(self.steps, self.mean, self.ci95, self.diverged):
@@ -85,7 +82,7 @@ def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range
     for step in range(steps[-1] + 1):
         if step in steps:
             with torch.no_grad():
-                errors.append(((predict(model, params, x_grid) - y_grid) ** 2).mean(dim=(-2, -1)))
+                errors.append(task_mse(predict(model, params, x_grid), y_grid))
         if step < steps[-1]:
             params = adapt(model, batch.x_support, batch.y_support, 1, inner_lr, first_order=True, params=params)
             params = {n: p.detach() for n, p in params.items()}

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .adapt import mse
+from .adapt import mse, task_mse
 from .checkpoints import read_checkpoint, shipped
 from .checks import MAX_INNER_STEPS, check_int, check_points, check_steps
 from .evaluate import Adapter, grid_targets
@@ -127,7 +127,7 @@ def rollout(model: nn.Module, rule: nn.Module, x_support: Tensor, y_support: Ten
     for _ in range(steps):
         with torch.enable_grad():  # the support gradient, even inside torch.no_grad()
             leaf = theta if theta.requires_grad else theta.detach().requires_grad_()
-            losses = ((predict(model, _unflat(leaf, params), x_support) - y_support) ** 2).mean(dim=(-2, -1))
+            losses = task_mse(predict(model, _unflat(leaf, params), x_support), y_support)
             grad = torch.autograd.grad(losses.sum(), leaf)[0]  # a constant input, as in both papers
         theta, state = rule(theta, grad, losses.detach(), state)
         if detach:
@@ -182,7 +182,7 @@ def task_errors(model: nn.Module, rule: nn.Module, batch: TaskBatch, steps: list
         with torch.no_grad():  # no graph through the rule: only each step's support gradient is computed
             for step, params in enumerate(rollout(model, rule, part.x_support, part.y_support, steps[-1], detach=True)):
                 if step in steps:
-                    errors.append(((predict(model, params, x_grid) - y_grid) ** 2).mean(dim=(-2, -1)))
+                    errors.append(task_mse(predict(model, params, x_grid), y_grid))
         out.append(torch.stack(errors))
     return torch.cat(out, dim=1)
 
