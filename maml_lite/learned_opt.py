@@ -169,9 +169,8 @@ class LearnedOptimizer(nn.Module):
 def task_errors(model: nn.Module, rule: nn.Module, batch: TaskBatch, steps: list[int], chunk: int = 20) -> Tensor:
     """Each task's grid MSE after each step count in `steps` of `rule`: (len(steps), n_tasks), like SGD's.
 
-    Tasks go through in chunks of `chunk`, so 1000 tasks need no more memory than 20. The rule's LSTM state is
-    (chunk * 1761, hidden) per layer: 20 tasks keep 30 steps of both rules on 200 tasks to +67 MB of peak memory
-    against +285 MB for 100, and are faster too (8.7 s against 11.1 s, one thread).
+    Tasks go through in chunks of `chunk`, so 1000 tasks need no more memory than 20: the rule's LSTM state is
+    (chunk * 1761, hidden) per layer. `benchmarks/notebook_runtime.py` measures what that keeps notebook 07 to.
     """
     steps = check_steps(steps, ascending=True)
     check_int("chunk", chunk, 1)
