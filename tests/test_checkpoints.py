@@ -49,10 +49,27 @@ def test_loads_as_a_sine_regressor(name):
     assert out.shape == (7, 1) and torch.isfinite(out).all()
 
 
-def same_figures(card: list, fresh: list, rel: float = 1e-4) -> bool:
-    """Equal to float rounding; a NaN or inf only matches another non-finite value (overflow can give either)."""
-    return len(card) == len(fresh) and all(
-        (not math.isfinite(c) and not math.isfinite(f)) or c == pytest.approx(f, rel=rel) for c, f in zip(card, fresh))
+def same_figures(card: list, fresh: list, slack: list) -> bool:
+    """Equal up to `slack` per entry; a NaN or inf only matches another non-finite value (overflow can give either)."""
+    return len(card) == len(fresh) == len(slack) and all(
+        math.isfinite(c) == math.isfinite(f) and (not math.isfinite(c) or abs(c - f) <= s)
+        for c, f, s in zip(card, fresh, slack))
+
+
+def card_slack(table: dict) -> dict[str, list[float]]:
+    """How far a fresh evaluation may sit from the card's: a twentieth of the card's 95% CI for means and medians,
+    1% for the CI (half its own standard error, 1 / sqrt(2 n_tasks)); never less than 1e-4 of the figure.
+
+    Floats round differently on another CPU (or in float64), and a task on the edge of SGD's stability magnifies
+    that: maml's K=20 mean after 10 steps moves by 8e-4 relative and its CI by 9e-4, all of it one task whose error
+    bounces between steps (A=2.40, phi=3.06; float32 vs float64 moves them as much). So little cannot change a
+    claim, yet a card from other weights, another seed or another protocol moves the figures by about the CI itself.
+    """
+    def slack(values: list[float], allowed: list[float]) -> list[float]:
+        return [max(1e-4 * abs(v), a if math.isfinite(a) else 0.0) for v, a in zip(values, allowed)]
+    twentieth = [c / 20 for c in table["ci95"]]
+    return {"mean": slack(table["mean"], twentieth), "median": slack(table["median"], twentieth),
+            "ci95": slack(table["ci95"], [c / 100 for c in table["ci95"]])}
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -66,8 +83,17 @@ def test_model_card_matches_a_fresh_evaluation(name):
         table, ours = card["evaluation"][f"K={k}"], result(name, k)
         assert (table["k_shot"], table["n_tasks"], table["steps"]) == (k, N_TASKS, list(range(11)))
         assert table["diverged"] == ours.diverged, f"{name} K={k}: diverged {table['diverged']} vs {ours.diverged}"
-        for field in ("mean", "ci95", "median"):
-            assert same_figures(table[field], getattr(ours, field)), f"{name} K={k} {field}"
+        for field, slack in card_slack(table).items():
+            assert same_figures(table[field], getattr(ours, field), slack), f"{name} K={k} {field}"
+
+
+def test_the_card_check_catches_figures_from_other_tasks():
+    """The slack is no blanket: the same weights scored on other tasks (seed 2018) fail every field of the check."""
+    torch.set_num_threads(1)
+    table = ml.model_card("maml")["evaluation"]["K=20"]
+    other = ml.evaluate(ml.load_pretrained("maml"), 20, n_tasks=N_TASKS, seed=2018)
+    for field, slack in card_slack(table).items():
+        assert not same_figures(table[field], getattr(other, field), slack), field
 
 
 @pytest.mark.parametrize("k_shot", [5, 10, 20])
