@@ -15,21 +15,61 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checks import check_inner, check_points
 from .model import Params, predict
 from .tasks import TaskBatch
 
+Rate = float | Mapping[str, Tensor]  # one step size, or one per parameter entry (Meta-SGD, ANIL's head)
 
-def task_mse(pred: Tensor, y: Tensor) -> Tensor:
-    """Each task's mean squared error. pred, y: (k, 1) -> (), or (meta_batch, k, 1) -> (meta_batch,)."""
-    return ((pred - y) ** 2).mean(dim=(-2, -1))
+
+def task_loss(pred: Tensor, y: Tensor) -> Tensor:
+    """Each task's loss: the MSE for real targets, the cross-entropy for class labels.
+
+    Regression: pred, y (k, 1) -> (), or (meta_batch, k, 1) -> (meta_batch,).
+    Classification: logits pred (meta_batch, k, n_way) and integer labels y (meta_batch, k) -> (meta_batch,).
+    """
+    if y.is_floating_point():
+        return ((pred - y) ** 2).mean(dim=(-2, -1))
+    return F.cross_entropy(pred.flatten(0, -2), y.flatten(), reduction="none").view(y.shape).mean(-1)
 
 
 def mse(pred: Tensor, y: Tensor) -> Tensor:
     """Mean squared error per task, summed over tasks. pred, y: (k, 1) or (meta_batch, k, 1)."""
-    return task_mse(pred, y).sum()
+    return task_loss(pred, y).sum()
+
+
+def query_loss(pred: Tensor, y: Tensor) -> Tensor:
+    """The meta-objective's mean_i L_query_i: each task's loss, averaged over the tasks."""
+    return task_loss(pred, y).mean()
+
+
+def sgd_step(model: nn.Module, params: Mapping[str, Tensor], x_support: Tensor, y_support: Tensor,
+             inner_lr: Rate, create_graph: bool) -> Params:
+    """One SGD step on the support loss, every task at once: theta - alpha * grad L_support(theta).
+
+    params: shaped like the model's, or with a leading meta_batch dimension (one per task).
+    create_graph=True keeps the step differentiable (second order); False makes the gradient a constant.
+    """
+    with torch.enable_grad():  # the inner loop needs gradients even inside torch.no_grad()
+        params = {n: p if p.requires_grad else p.detach().requires_grad_() for n, p in params.items()}
+        loss = task_loss(predict(model, params, x_support), y_support).sum()  # one gradient per task
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
+    lr = inner_lr if isinstance(inner_lr, Mapping) else dict.fromkeys(params, inner_lr)
+    return {n: p - lr[n] * g for (n, p), g in zip(params.items(), grads)}
+
+
+def start_params(model: nn.Module, x_support: Tensor, params: Mapping[str, Tensor] | None = None) -> Params:
+    """Where adaptation starts: `params` (default the model's own), one per task if x_support is a batch
+    (a view with a leading task dimension, no copy)."""
+    params = dict(model.named_parameters()) if params is None else dict(params)
+    if x_support.dim() == 3:
+        own = dict(model.named_parameters())
+        params = {n: p.expand(x_support.shape[0], *p.shape) if p.shape == own[n].shape else p
+                  for n, p in params.items()}
+    return params
 
 
 def adapt(
@@ -37,7 +77,7 @@ def adapt(
     x_support: Tensor,
     y_support: Tensor,
     inner_steps: int = 1,
-    inner_lr: float | Mapping[str, Tensor] = 0.01,
+    inner_lr: Rate = 0.01,
     first_order: bool = False,
     params: Mapping[str, Tensor] | None = None,
 ) -> Params:
@@ -49,39 +89,24 @@ def adapt(
             meta_batch dimension (one starting point per task).
     Returns the adapted parameters; each has a leading meta_batch dimension if x_support has.
     """
-    check_points(x_support, y_support)
+    check_points(x_support, y_support, like=model)
     check_inner(inner_steps, inner_lr)
     own = dict(model.named_parameters())
-    params = own if params is None else dict(params)
-    if params.keys() != own.keys():
+    if params is not None and params.keys() != own.keys():
         raise ValueError(f"params must name the model's parameters {sorted(own)}, got {sorted(params)}")
-    dtype = next(iter(own.values())).dtype
-    if x_support.dtype != dtype:
-        raise TypeError(f"x_support is {x_support.dtype} but the model is {dtype}; "
-                        "convert one, e.g. x_support.float() or model.double()")
-    if x_support.dim() == 3:  # one starting point per task: a view with a leading task dimension, no copy
-        params = {n: p.expand(x_support.shape[0], *p.shape) if p.shape == own[n].shape else p
-                  for n, p in params.items()}
-    if not any(p.requires_grad for p in params.values()):  # e.g. detached weights: make them differentiable
-        params = {n: p.detach().requires_grad_() for n, p in params.items()}
-    with torch.enable_grad():  # the inner loop needs gradients even inside torch.no_grad()
-        for _ in range(inner_steps):
-            loss = mse(predict(model, params, x_support), y_support)
-            grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order)
-            params = {
-                n: p - (inner_lr[n] if isinstance(inner_lr, Mapping) else inner_lr) * g
-                for (n, p), g in zip(params.items(), grads)
-            }
+    params = start_params(model, x_support, params)
+    for _ in range(inner_steps):
+        params = sgd_step(model, params, x_support, y_support, inner_lr, create_graph=not first_order)
     return params
 
 
-def meta_loss(model: nn.Module, batch: TaskBatch, inner_steps: int = 1, inner_lr: float | Mapping[str, Tensor] = 0.01,
+def meta_loss(model: nn.Module, batch: TaskBatch, inner_steps: int = 1, inner_lr: Rate = 0.01,
               first_order: bool = False, params: Mapping[str, Tensor] | None = None) -> Tensor:
     """Mean query loss after adapting to each task's support set: MAML's meta-objective.
 
     Its gradient with respect to the model's parameters is the (second-order, or first-order if
     `first_order`) meta-gradient. batch tensors: (meta_batch, k, 1). params: where adaptation starts.
     """
-    check_points(batch.x_query, batch.y_query, "query")
+    check_points(batch.x_query, batch.y_query, "query", like=model)
     adapted = adapt(model, batch.x_support, batch.y_support, inner_steps, inner_lr, first_order, params)
-    return mse(predict(model, adapted, batch.x_query), batch.y_query) / batch.x_query.shape[0]
+    return query_loss(predict(model, adapted, batch.x_query), batch.y_query)

@@ -1,209 +1,166 @@
-"""Train one checkpoint and write it with a JSON model card beside it.
+"""Train one checkpoint from a recipe and write it with its model card.
 
-    python -m maml_lite.cli --method maml --k-shot 5 --iterations 40000 --schedule cosine --out maml.pt
+    python -m maml_lite.cli --recipe maml --out maml_lite/checkpoints/maml.pt
+    python -m maml_lite.cli --recipe maml --set training.iterations=200 --out /tmp/quick.pt
 
-Every argument is checked before training starts, and the output path is tried first, so a typo costs
-seconds, not a training run. Each shipped model card's `command` field is the line that rebuilt it.
+A recipe is a short TOML file (maml_lite/recipes/NAME.toml, or any path) with one value per line and a reason
+beside each: [method] names the method and its arguments, [model] an optional shipped start, [training] the
+arguments of `meta_train`, [card] how the card is scored. --set overrides one value. Every key is checked
+against what the method and meta_train take, and the output path is tried, before training starts, so a typo
+costs seconds, not a training run. The card records the recipe as run and the command, so it replays exactly.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import inspect
 import platform
 import shlex
 import sys
+import tomllib
 from dataclasses import asdict
+from importlib.resources import files
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from . import anil, cavia, learned_opt, metasgd
-from .checkpoints import PRETRAINED, load_pretrained, save_checkpoint
+from .checkpoints import save_checkpoint
 from .evaluate import evaluate
-from .maml_plus import MAMLPlus
+from .methods import PRETRAINED, build_method, load_pretrained, methods
 from .model import make_model
-from .reptile import Reptile
-from .train import MAML, DivergenceError, Pretrain, meta_train
+from .train import DivergenceError, meta_train
 
-METHODS = ("maml", "fomaml", "reptile", "pretrain", "metasgd", "anil", "cavia", "lstm_opt", "meta_learner")
-DEFAULT_INNER_STEPS = {"maml": 1, "fomaml": 1, "reptile": 5, "pretrain": 0, "metasgd": 1, "anil": 1, "cavia": 1,
-                       "lstm_opt": 5, "meta_learner": 5}
-DEFAULT_INNER_LR = {"cavia": 1.0}  # CAVIA's context takes large steps (Zintgraf et al. 2019); the rest 0.01
-RULES = {"lstm_opt": learned_opt.LSTMRule, "meta_learner": learned_opt.MetaLearnerRule}
+RECIPES = Path(str(files("maml_lite") / "recipes"))
+TRAINING = ("iterations", "seed", "meta_batch", "k_shot", "k_query", "outer_lr", "schedule")  # meta_train's knobs
+SECTIONS = {"method": None, "model": ("init",), "training": TRAINING, "card": ("eval_tasks", "note")}
+CARD_KS = (5, 10, 20)
 
 
-def objective_for(args: argparse.Namespace, model: nn.Module) -> nn.Module:
-    """The objective the flags describe; a refinement flag turns MAML/FOMAML into MAMLPlus."""
-    steps = DEFAULT_INNER_STEPS[args.method] if args.inner_steps is None else args.inner_steps
-    refined = args.step_weights or args.learn_unit_scales or args.relu_smoothing or args.smooth_layers
-    if refined and args.method not in ("maml", "fomaml"):
-        raise ValueError(f"--step-weights, --learn-unit-scales, --relu-smoothing and --smooth-layers refine MAML's "
-                         f"inner loop; --method {args.method} has none")
-    if args.method == "pretrain":
-        return Pretrain()
-    if args.method == "reptile":
-        return Reptile(steps, args.inner_lr)
-    if args.method == "metasgd":
-        return metasgd.MetaSGD(model, args.inner_lr, steps)
-    if args.method == "anil":
-        return anil.ANIL(steps, args.inner_lr)
-    if args.method == "cavia":
-        return cavia.CAVIA(args.n_context, steps, args.inner_lr)
-    if args.method in RULES:
-        return learned_opt.LearnedOptimizer(RULES[args.method](args.hidden), steps, learn_init=not args.fixed_init)
-    if refined:
-        weights = args.step_weights or [0.0] * (steps - 1) + [1.0]
-        if len(weights) != steps:
-            raise ValueError(f"--step-weights needs one weight per inner step ({steps}), got {len(weights)}")
-        return MAMLPlus(model, args.iterations, weights, args.inner_lr, args.learn_unit_scales, args.relu_smoothing,
-                        args.smooth_layers, first_order=args.method == "fomaml")
-    return MAML(steps, args.inner_lr, first_order=args.method == "fomaml")
-
-
-def start_model(args: argparse.Namespace) -> nn.Module:
-    """The network training starts from: a fresh one (CAVIA's takes a context too) or a shipped one (--init)."""
-    if args.init is not None and args.method == "cavia":
-        raise ValueError("--init starts from a shipped sine network; CAVIA's network also reads a context, "
-                         "so it trains from a fresh one")
-    if args.fixed_init and args.method not in RULES:
-        raise ValueError(f"--fixed-init keeps a learned optimiser's start fixed; --method {args.method} has none")
-    if args.init is not None:
-        return load_pretrained(args.init)
-    return cavia.make_cavia_model(args.n_context) if args.method == "cavia" else make_model()
-
-
-def extras_of(objective: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
-    """What a checkpoint must keep beside the weights to adapt like the objective: learned rates or a rule."""
-    if isinstance(objective, metasgd.MetaSGD):
-        return {metasgd.KEY: {n: r.detach() for n, r in objective.inner_lr.items()}}
-    if isinstance(objective, learned_opt.LearnedOptimizer):
-        return {learned_opt.KEY: {n: w.detach() for n, w in objective.rule.state_dict().items()}}
-    return {}
-
-
-def scoring(method: str, model: nn.Module, extras: dict, inner_lr: float) -> dict:
-    """How a checkpoint of `method` adapts at test time: keyword arguments for `evaluate`."""
-    if method == "metasgd":
-        return {"inner_lr": extras[metasgd.KEY]}
-    if method == "anil":
-        return {"inner_lr": anil.head_rates(model, inner_lr)}
-    if method == "cavia":
-        return {"adapter": cavia.adapter(inner_lr)}
-    if method in RULES:
-        return {"adapter": learned_opt.adapter(learned_opt.rule_from(extras[learned_opt.KEY]))}
-    return {"inner_lr": inner_lr}
-
-
-def _numbers(kind: type, text: str) -> list:
+def read_recipe(name_or_path: str) -> dict:
+    """A recipe by name (maml_lite/recipes/NAME.toml) or path, as nested dicts."""
+    path = Path(name_or_path) if name_or_path.endswith(".toml") else RECIPES / f"{name_or_path}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in RECIPES.glob("*.toml")))
+        raise ValueError(f"no recipe {name_or_path!r}: give a .toml path or one of {known}")
     try:
-        return [kind(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__}s, got {text!r}") from None
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path} is not valid TOML: {e}") from None
+
+
+def apply_override(recipe: dict, assignment: str) -> None:
+    """--set SECTION.KEY=VALUE, VALUE read as TOML (3, 0.01, true, "cosine", [0.7, 0.3]) or else as a string."""
+    key, sep, text = assignment.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not (sep and dot and section and name):
+        raise ValueError(f"--set takes SECTION.KEY=VALUE, e.g. training.iterations=200; got {assignment!r}")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    recipe.setdefault(section, {})[name] = value
+
+
+def check_recipe(recipe: dict) -> None:
+    """Refuse sections and keys that nothing reads (a method's own keys are checked when it is built)."""
+    for section, values in recipe.items():
+        if section not in SECTIONS or not isinstance(values, dict):
+            raise ValueError(f"unknown recipe section [{section}]; the sections are {', '.join(SECTIONS)}")
+        unknown = sorted(set(values) - set(SECTIONS[section] or values))
+        if unknown:
+            raise ValueError(f"[{section}] has no key {unknown[0]!r}; it takes {', '.join(SECTIONS[section])}")
+    name = recipe.get("method", {}).get("name")
+    if name not in methods():
+        raise ValueError(f"[method] name must be one of {', '.join(methods())}, got {name!r}")
+    init = recipe.get("model", {}).get("init")
+    if init is not None and init not in PRETRAINED:
+        raise ValueError(f"[model] init must be a shipped checkpoint ({', '.join(PRETRAINED)}), got {init!r}")
+
+
+def build(recipe: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(model, method) as the recipe says, seeded: a fresh network (or the shipped [model] init) and the method."""
+    config = {k: v for k, v in recipe["method"].items() if k != "name"}
+    cls = methods()[recipe["method"]["name"]]
+    init = recipe.get("model", {}).get("init")
+    takes = inspect.signature(cls.__init__).parameters
+    if "iterations" in takes and "iterations" not in config:
+        config["iterations"] = recipe.get("training", {}).get("iterations", 1000)  # e.g. a smooth start's length
+    torch.manual_seed(recipe.get("training", {}).get("seed", 0))
+    if "model" in takes:  # built around the network (its parameters' shapes): the network first
+        model = load_pretrained(init)[0] if init else make_model()
+        return model, build_method(cls.name, config, model)
+    method = build_method(cls.name, config, None)
+    model = method.make_model()
+    if init:
+        start = load_pretrained(init)[0]
+        if start.config() != model.config():
+            raise ValueError(f"[model] init {init!r} is a network {start.config()}, but {cls.name} trains a network "
+                             f"{model.config()}; drop init to train a fresh one")
+        model = start
+    return model, method
+
+
+def _check_out(out: Path) -> str | None:
+    """Why the checkpoint or its card could not be written, or None: tried now, not after training."""
+    if out.suffix != ".pt" or out.is_dir():
+        return f"--out must be a file path ending in .pt, got {out}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.with_name(f".{out.name}.probe")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        return f"cannot write {out} or its model card: {e.strerror or e}"
+    return None
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m maml_lite.cli", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--method", choices=METHODS, default="maml")
-    ap.add_argument("--iterations", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--meta-batch", type=int, default=25)
-    ap.add_argument("--k-shot", type=int, default=10, help="support points per task")
-    ap.add_argument("--k-query", type=int, default=None, help="query points per task (default: k-shot)")
-    ap.add_argument("--inner-steps", type=int, default=None)
-    ap.add_argument("--inner-lr", type=float, default=None, help="default 0.01 (CAVIA: 1.0)")
-    ap.add_argument("--outer-lr", type=float, default=1e-3)
-    ap.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
-    ap.add_argument("--step-weights", type=lambda v: _numbers(float, v), default=None,
-                    help="weights of the query loss after each inner step, e.g. 0.7,0.3 (MAML++'s multi-step loss)")
-    ap.add_argument("--learn-unit-scales", action="store_true",
-                    help="also learn per-unit scales (ReLU's rescaling symmetry), folded into the weights at the end")
-    ap.add_argument("--relu-smoothing", type=lambda v: tuple(_numbers(float, v)), default=None,
-                    metavar="BETA_START,BETA_END", help="train through a softplus sharpening from BETA_START to "
-                    "BETA_END over the first 80%% of iterations, then through the ReLU, e.g. 3,100")
-    ap.add_argument("--smooth-layers", type=lambda v: tuple(_numbers(int, v)), default=None, metavar="N[,N...]",
-                    help="hidden layers (1 = the first) that --relu-smoothing rounds off, e.g. 2; default: all")
-    ap.add_argument("--init", choices=PRETRAINED, default=None,
-                    help="start from a shipped checkpoint's weights, e.g. maml (default: a fresh network)")
-    ap.add_argument("--fixed-init", action="store_true",
-                    help="lstm_opt/meta_learner: learn only the update rule, keep the start (e.g. --init maml)")
-    ap.add_argument("--hidden", type=int, default=20, help="lstm_opt/meta_learner: the rule's LSTM size")
-    ap.add_argument("--n-context", type=int, default=2, help="cavia: context parameters")
-    ap.add_argument("--eval-tasks", type=int, default=1000, help="tasks per K in the model card's evaluation")
-    ap.add_argument("--note", default="", help="why this recipe: goes into the model card")
+    ap.add_argument("--recipe", required=True, help="a recipe name in maml_lite/recipes (e.g. maml) or a .toml path")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override one recipe value, e.g. training.iterations=200 (repeatable)")
     ap.add_argument("--out", type=Path, required=True, help="checkpoint path, e.g. maml_lite/checkpoints/maml.pt")
     return ap
-
-
-def _command(argv: list[str]) -> str:
-    """The shell command that reproduces these weights (--note only annotates the card, so it is left out)."""
-    args = list(argv)
-    if "--note" in args:
-        i = args.index("--note")
-        del args[i:i + 2]
-    return shlex.join(["python", "-m", "maml_lite.cli", *[a for a in args if not a.startswith("--note=")]])
-
-
-def _check_out(ap: argparse.ArgumentParser, out: Path) -> None:
-    """Fail now, not after training, if the checkpoint or its card cannot be written."""
-    if out.suffix != ".pt" or out.is_dir():
-        ap.error(f"--out must be a file path ending in .pt, got {out}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for path in (out, out.with_suffix(".json")):
-            existed = path.exists()
-            with open(path, "ab"):
-                pass
-            if not existed:
-                os.remove(path)
-    except OSError as e:
-        ap.error(f"cannot write {out} or its model card: {e.strerror or e}")
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = parser()
     args = ap.parse_args(argv)
-    if not 2 <= args.eval_tasks <= 100_000:
-        ap.error(f"--eval-tasks must be between 2 and 100000 (the confidence interval needs 2), got {args.eval_tasks}")
-    _check_out(ap, args.out)
-    torch.set_num_threads(1)
-    if args.inner_lr is None:
-        args.inner_lr = DEFAULT_INNER_LR.get(args.method, 0.01)
-    torch.manual_seed(args.seed)
     try:
-        model = start_model(args)
-        objective = objective_for(args, model)  # checks the refinement flags before any training
+        recipe = read_recipe(args.recipe)
+        for assignment in args.set:
+            apply_override(recipe, assignment)
+        check_recipe(recipe)
+        model, method = build(recipe)
+        eval_tasks = recipe.get("card", {}).get("eval_tasks", 1000)
+        if type(eval_tasks) is not int or not 2 <= eval_tasks <= 100_000:
+            raise ValueError(f"[card] eval_tasks must be an int between 2 and 100000, got {eval_tasks!r}")
     except (TypeError, ValueError) as e:
         ap.error(str(e))
+    problem = _check_out(args.out)
+    if problem:
+        ap.error(problem)
+    torch.set_num_threads(1)
     try:  # meta_train checks its own settings before the first iteration
-        history = meta_train(model, objective, args.iterations, args.seed, args.meta_batch, args.k_shot, args.k_query,
-                             args.outer_lr, args.schedule)
+        history = meta_train(model, method, **recipe.get("training", {}))
     except DivergenceError as e:
         ap.exit(1, f"{ap.prog}: error: {e}\nNothing was written.\n")
     except (TypeError, ValueError) as e:
         ap.error(str(e))
-    finally:
-        if isinstance(objective, MAMLPlus):  # the learned unit scales become part of the weights
-            objective.fold_into(model)
-    extras = extras_of(objective)
-    save_checkpoint(model, args.out, extras, method=args.method)
-    how = scoring(args.method, model, extras, args.inner_lr)
+    method.finish(model)
+    print(f"trained in {history.seconds:.0f} s; scoring the card on {eval_tasks} tasks per K...")
     card = {
-        "name": args.out.stem, "method": args.method,
-        "config": {k: v for k, v in vars(args).items() if k not in ("out", "note", "eval_tasks")},
-        "recipe_note": args.note, "command": _command(argv),
+        "name": args.out.stem, "method": method.name, "recipe": recipe,
+        "command": shlex.join(["python", "-m", "maml_lite.cli", *argv]),
         "training_seconds": round(history.seconds, 1), "interrupted": history.interrupted,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "final_train_loss": history.loss[-1] if history.loss else None,
-        "evaluation": {f"K={k}": asdict(evaluate(model, k, n_tasks=args.eval_tasks, **how))
-                       for k in (5, 10, 20)},
+        "evaluation": {f"K={k}": asdict(evaluate(model, k, n_tasks=eval_tasks, method=method)) for k in CARD_KS},
     }
-    args.out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    save_checkpoint(model, args.out, method, card)  # both files or neither: an interrupted write keeps the old pair
     for k, table in card["evaluation"].items():
-        print(k, "MSE after 0/1/5/10 steps:", [round(table["mean"][s], 3) for s in (0, 1, 5, 10)],
+        print(k, f"{table['metric']} after 0/1/5/10 steps:", [round(table["mean"][s], 3) for s in (0, 1, 5, 10)],
               "diverged at 10:", table["diverged"][10])
     print(f"wrote {args.out} and {args.out.with_suffix('.json')} ({history.seconds:.0f} s of training)")
 

@@ -12,15 +12,17 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from .checks import check_hidden
+from .checks import check_forward, check_hidden
 
 Params = dict[str, Tensor]
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 Activation = str | Callable[[Tensor], Tensor]
+MAX_WIDTH, MAX_LAYERS = 4096, 16  # larger networks are surely a mistake (and a checkpoint asking for them is refused)
 
 
-def forward(params: Mapping[str, Tensor], x: Tensor, activation: Activation | Sequence[Activation] = "relu") -> Tensor:
-    """Run the MLP given by `params` on x.
+def forward(params: Mapping[str, Tensor], x: Tensor,
+            activation: Activation | Sequence[Activation] = "relu") -> Tensor:
+    """Run the MLP given by `params` on x: h <- act(h W^T + b), layer by layer, no act after the last.
 
     params: "layers.{i}.weight" (out, in) and "layers.{i}.bias" (out,), or with a leading task
             dimension: (meta_batch, out, in) and (meta_batch, out).
@@ -28,41 +30,52 @@ def forward(params: Mapping[str, Tensor], x: Tensor, activation: Activation | Se
     activation: a name in ACTIVATIONS or a function; or a tuple with one per hidden layer.
     Returns (n, out) or (meta_batch, n, out).
     """
-    n_layers = len(params) // 2
-    names = {f"layers.{i}.{kind}" for i in range(n_layers) for kind in ("weight", "bias")}
-    if not n_layers or set(params) != names:
-        raise ValueError(f"params must be an MLP's 'layers.{{i}}.weight' and 'layers.{{i}}.bias' for each layer, e.g. "
-                         f"dict(model.named_parameters()); got {sorted(params)}")
-    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[-1] != params["layers.0.weight"].shape[-1]:
-        raise ValueError(f"x must be a tensor of shape (n, {params['layers.0.weight'].shape[-1]}) (or with a leading "
-                         f"task dimension), got {tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
-    acts = list(activation) if isinstance(activation, (tuple, list)) else [activation] * (n_layers - 1)
-    if len(acts) != n_layers - 1:
-        raise ValueError(f"need one activation per hidden layer ({n_layers - 1}), got {len(acts)}")
-    acts = [ACTIVATIONS[a] if isinstance(a, str) else a for a in acts]
+    acts = check_forward(params, x, activation, ACTIVATIONS)
     h = x
-    for i in range(n_layers):
+    for i, act in enumerate(acts):
         w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-        h = torch.matmul(h, w.transpose(-1, -2)) + b.unsqueeze(-2)
-        if i < n_layers - 1:
-            h = acts[i](h)
+        h = affine(h, w, b)
+        if act is not None:
+            h = act(h)
     return h
+
+
+def affine(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """h W^T + b in one fused call. h (n, in), w (out, in), b (out,); or all with a leading task dim."""
+    if w.dim() == 3:
+        return torch.baddbmm(b.unsqueeze(-2), h.expand(w.shape[0], *h.shape[-2:]), w.transpose(-1, -2))
+    if h.dim() == 2:
+        return torch.addmm(b, h, w.t())
+    return torch.matmul(h, w.t()) + b
 
 
 class MLP(nn.Module):
     """A plain MLP whose forward is `forward(dict(self.named_parameters()), x, self.activation)`."""
 
+    kind = "mlp"  # how a checkpoint names this architecture
+
     def __init__(self, sizes: Sequence[int], activation: str = "relu") -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        if not (isinstance(sizes, (tuple, list)) and 2 <= len(sizes) <= MAX_LAYERS
+                and all(type(n) is int and 1 <= n <= MAX_WIDTH for n in sizes)):
+            raise ValueError(f"sizes must be 2 to {MAX_LAYERS} layer widths between 1 and {MAX_WIDTH}, got {sizes!r}")
         self.sizes = tuple(sizes)
         self.activation: Activation | tuple[Activation, ...] = activation
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
 
     def forward(self, x: Tensor) -> Tensor:
-        """x: (n, 1) -> (n, 1)."""
+        """x: (n, sizes[0]) -> (n, sizes[-1])."""
         return forward(dict(self.named_parameters()), x, self.activation)
+
+    def functional(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
+        """This network's function with other (possibly per-task) parameters: `forward` with its activation."""
+        return forward(params, x, self.activation)
+
+    def config(self) -> dict:
+        """The arguments that rebuild this architecture: MLP(**config)."""
+        return {"sizes": list(self.sizes), "activation": self.activation}
 
     def extra_repr(self) -> str:
         return f"sizes={self.sizes}, activation={self.activation!r}"
@@ -76,8 +89,10 @@ def make_model(hidden: Sequence[int] = (40, 40), activation: str = "relu") -> ML
 def predict(model: nn.Module, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
     """Evaluate `model` with (possibly adapted, possibly batched) `params` on x.
 
-    x: (n, 1) with per-model params, or (meta_batch, n, 1) with batched params.
+    x: (n, 1) with per-model params, or (meta_batch, n, 1) with batched params. A model with a
+    `functional(params, x)` method (maml_lite's networks) uses it; any other module goes through
+    torch.func.functional_call (unbatched params only).
     """
-    if isinstance(model, MLP):
-        return forward(params, x, model.activation)
+    if hasattr(model, "functional"):
+        return model.functional(params, x)
     return torch.func.functional_call(model, dict(params), (x,))

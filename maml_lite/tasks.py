@@ -14,6 +14,10 @@ from torch import Tensor
 
 from .checks import check_int
 
+# A sine task counts as diverged when its grid MSE is NaN, inf or above this: eight times the error of
+# predicting y = 0 for a task of the largest amplitude (5^2 / 2 = 12.5). SGD that overshoots lands far above.
+DIVERGED_MSE = 100.0
+
 
 @dataclass(frozen=True)
 class TaskBatch:
@@ -34,7 +38,13 @@ class TaskBatch:
 
 @dataclass(frozen=True)
 class SineTasks:
-    """The distribution of sine tasks. Defaults are the paper's ranges."""
+    """The distribution of sine tasks. Defaults are the paper's ranges.
+
+    A task family samples meta-batches (`sample`) and says how an adapted model is scored (`eval_points`,
+    `score`, `diverged`): here the MSE on 100 evenly spaced x, the paper's test protocol.
+    """
+
+    metric = "MSE"  # what `score` measures; lower is better
 
     amplitude: tuple[float, float] = (0.1, 5.0)
     phase: tuple[float, float] = (0.0, math.pi)
@@ -72,3 +82,18 @@ class SineTasks:
     def grid(self, n: int = 100) -> Tensor:
         """n evenly spaced x over the task range, shape (n, 1): the paper's test grid."""
         return torch.linspace(*self.x_range, n).unsqueeze(-1)
+
+    def eval_points(self, batch: TaskBatch, n: int = 100) -> tuple[Tensor, Tensor]:
+        """Where each task is scored: the test grid and the true y, both (meta_batch, n, 1)."""
+        x = self.grid(n).to(batch.x_support.dtype).expand(batch.amplitude.shape[0], n, 1)
+        return x, self.function(x, batch.amplitude.to(x.dtype), batch.phase.to(x.dtype))
+
+    @staticmethod
+    def score(pred: Tensor, y: Tensor) -> Tensor:
+        """Each task's MSE: pred, y (meta_batch, n, 1) -> (meta_batch,)."""
+        return ((pred - y) ** 2).mean(dim=(-2, -1))
+
+    @staticmethod
+    def diverged(scores: Tensor) -> Tensor:
+        """Which scores count as diverged: NaN, inf or above DIVERGED_MSE. Same shape as scores, bool."""
+        return ~(scores <= DIVERGED_MSE)

@@ -1,7 +1,7 @@
-"""The ANIL and CAVIA satellites (maml_lite.anil, maml_lite.cavia) against the core and independent references.
+"""The ANIL and CAVIA methods (maml_lite.methods.anil, .cavia) against the core and independent references.
 
 ANIL is the core's inner loop with zero step sizes for the body, so its loss and meta-gradient must equal
-ml.meta_loss with head_rates. Both are also checked against a reference that adapts one task at a time with
+ml.meta_loss with such rates. Both are also checked against a reference that adapts one task at a time with
 torch.func.functional_call and plain autograd, written out here with no maml_lite inner loop.
 """
 
@@ -14,10 +14,15 @@ from torch import nn
 from torch.func import functional_call
 
 import maml_lite as ml
-from maml_lite import anil, cavia
-from maml_lite.anil import ANIL, head_rates
-from maml_lite.cavia import CAVIA, make_cavia_model
-from maml_lite.evaluate import grid_targets
+from maml_lite.methods import anil, cavia
+from maml_lite.methods.anil import ANIL
+from maml_lite.methods.cavia import CAVIA, make_cavia_model
+
+
+def head_rates(model, lr):
+    """Per-parameter step sizes: lr for the last layer, 0 for the body (written here, independently of ANIL)."""
+    head = f"layers.{len(model.layers) - 1}."
+    return {n: torch.full_like(p.detach(), lr if n.startswith(head) else 0.0) for n, p in model.named_parameters()}
 
 
 def cavia64(n_context=2):
@@ -70,19 +75,6 @@ def grads(loss, model):
 # ANIL
 
 
-def test_head_rates_are_zero_for_the_body_and_inner_lr_for_the_head():
-    model = ml.make_model()
-    rates = head_rates(model, 0.3)
-    assert rates.keys() == dict(model.named_parameters()).keys()
-    for name, p in model.named_parameters():
-        assert rates[name].shape == p.shape and not rates[name].requires_grad
-        assert (rates[name] == (0.3 if name.startswith("layers.2.") else 0.0)).all(), name
-    x, y = torch.linspace(-4, 4, 5)[:, None], torch.sin(torch.linspace(-4, 4, 5)[:, None])
-    adapted = ml.adapt(model, x, y, 3, rates)
-    for name, p in model.named_parameters():  # the body stays put, the head moves
-        assert torch.equal(adapted[name], p) != name.startswith("layers.2."), name
-
-
 @pytest.mark.parametrize("first_order", [False, True])
 @pytest.mark.parametrize("steps", [1, 3])
 def test_anil_equals_the_core_inner_loop_with_zero_body_rates(steps, first_order):
@@ -126,11 +118,20 @@ def test_features_are_the_last_hidden_layer():
                                tanh(b.x_query))
 
 
-def test_evaluate_with_head_rates_adapts_the_head_only():
+def test_anil_adapts_the_head_only_in_evaluation_as_the_core_with_zero_body_rates():
+    """ANIL's trajectory (the head moved, the body fixed) equals the core's SGD with zero rates for the body."""
     model = ml.make_model()
-    head_only = ml.evaluate(model, 5, [0, 1], n_tasks=20, inner_lr=head_rates(model))
+    b = ml.SineTasks().sample(20, 5, generator=torch.Generator().manual_seed(0))
+    head_only = ml.task_errors(model, b, [0, 1, 3], method=ANIL(inner_lr=0.05))
+    x, y = ml.SineTasks().eval_points(b)
+    adapted = ml.adapt(model, b.x_support, b.y_support, 3, head_rates(model, 0.05), first_order=True)
+    with torch.no_grad():
+        expected = ((ml.predict(model, adapted, x) - y) ** 2).mean(dim=(1, 2))
+    torch.testing.assert_close(head_only[2], expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(head_only[0], ml.task_errors(model, b, [0])[0])  # before any step: the model
     full = ml.evaluate(model, 5, [0, 1], n_tasks=20)
-    assert head_only.mean[0] == full.mean[0] and head_only.mean[1] != full.mean[1]
+    anil_result = ml.evaluate(model, 5, [0, 1], n_tasks=20, method=ANIL())
+    assert anil_result.mean[0] == full.mean[0] and anil_result.mean[1] != full.mean[1]
 
 
 # CAVIA
@@ -144,10 +145,9 @@ def test_cavia_meta_gradient_and_contexts_equal_unrolled_per_task_autograd(steps
     torch.testing.assert_close(ours, reference, rtol=1e-10, atol=1e-12)
     for name, g, e in zip(dict(model.named_parameters()), grads(ours, model), grads(reference, model)):
         torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-12, msg=name)
-    context = cavia.adapt_context(model, b.x_support, b.y_support, steps, 0.5)
-    assert context.shape == (3, 2)
-    torch.testing.assert_close(context, ref_contexts, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(cavia.contexts(model, b, steps, 0.5), ref_contexts.detach(), rtol=1e-10, atol=1e-12)
+    context = cavia.contexts(model, CAVIA(2, steps, 0.5), b, steps)
+    assert context.shape == (3, 2) and not context.requires_grad
+    torch.testing.assert_close(context, ref_contexts.detach(), rtol=1e-10, atol=1e-12)
 
 
 def test_cavia_first_order_drops_the_inner_gradient_only():
@@ -167,24 +167,22 @@ def test_with_context_joins_x_and_each_tasks_context():
     joined = cavia.with_context(x, context)
     assert joined.shape == (3, 4, 3)
     assert torch.equal(joined[..., :1], x) and torch.equal(joined[:, 2, 1:], context)
-    assert cavia.with_context(x[0], context[0]).shape == (4, 3)
 
 
 def test_cavia_task_errors_start_at_the_zero_context_and_evaluate_plugs_in():
     model, b = cavia64(), batch(meta_batch=6, dtype=torch.float64)
-    errors = cavia.task_errors(model, b, [0, 2, 3], inner_lr=0.5)
+    errors = ml.task_errors(model, b, [0, 2, 3], method=CAVIA(inner_lr=0.5))
     assert errors.shape == (3, 6)
-    x_grid, y_grid = grid_targets(b)
-    x_grid, y_grid = x_grid.double(), y_grid.double()
+    x_grid, y_grid = ml.SineTasks().eval_points(b)
+    _, reference_two = cavia_reference(model, b, 2, 0.5)
     with torch.no_grad():
         zero = ((model(cavia.with_context(x_grid, torch.zeros(6, 2, dtype=torch.float64))) - y_grid) ** 2)
-        two = cavia.adapt_context(model, b.x_support, b.y_support, 2, 0.5).detach()
-        after_two = (model(cavia.with_context(x_grid, two)) - y_grid) ** 2
+        after_two = (model(cavia.with_context(x_grid, reference_two.detach())) - y_grid) ** 2
     torch.testing.assert_close(errors[0], zero.mean(dim=(1, 2)))
     torch.testing.assert_close(errors[1], after_two.mean(dim=(1, 2)))
 
     torch.manual_seed(0)
-    result = ml.evaluate(make_cavia_model(), 5, [0, 1], n_tasks=50, adapter=cavia.adapter())
+    result = ml.evaluate(make_cavia_model(), 5, [0, 1], n_tasks=50, method=CAVIA())
     assert isinstance(result, ml.EvalResult) and result.steps == [0, 1] and result.n_tasks == 50
     assert len(result.mean) == len(result.ci95) == len(result.diverged) == 2
     assert all(math.isfinite(m) and m > 0 for m in result.mean) and result.diverged == [0, 0]
@@ -209,11 +207,9 @@ def test_meta_train_lowers_the_loss(method):
 
 def test_cavia_refuses_a_model_without_room_for_the_context():
     b = batch()
-    with pytest.raises(ValueError, match="no room for a context"):
+    with pytest.raises(ValueError, match=r"1 \+ 2 inputs: make_cavia_model\(2\)"):
         CAVIA()(ml.make_model(), b)
-    with pytest.raises(ValueError, match="no room for a context"):
-        cavia.adapt_context(ml.make_model(), b.x_support, b.y_support)
-    with pytest.raises(ValueError, match=r"make_cavia_model\(n_context=3\)"):
+    with pytest.raises(ValueError, match=r"make_cavia_model\(3\)"):
         CAVIA(n_context=3)(make_cavia_model(2), b)
     with pytest.raises(TypeError, match="core MLP"):
         CAVIA()(nn.Linear(3, 1), b)
@@ -227,7 +223,6 @@ def test_cavia_refuses_a_model_without_room_for_the_context():
     (lambda: make_cavia_model(2, hidden=(40, 0)), ValueError, "hidden must be"),
     (lambda: CAVIA(inner_steps=-1), ValueError, "inner_steps must be at least 0"),
     (lambda: CAVIA(inner_lr=math.nan), ValueError, "inner_lr must be a finite number"),
-    (lambda: cavia.adapter(inner_lr=math.nan), ValueError, "inner_lr must be a finite number"),
     (lambda: ANIL(inner_steps=-1), ValueError, "inner_steps must be at least 0"),
     (lambda: ANIL(inner_lr=math.nan), ValueError, "inner_lr must be a finite number"),
     (lambda: ANIL(inner_lr={"layers.2.weight": torch.ones(1, 40)}), TypeError, "inner_lr must be a number"),
@@ -238,37 +233,29 @@ def test_bad_settings(make, error, message):
 
 
 def test_cavia_bad_points():
-    model = make_cavia_model()
-    with pytest.raises(ValueError, match="no support points"):
-        cavia.adapt_context(model, torch.zeros(3, 0, 1), torch.zeros(3, 0, 1))
-    with pytest.raises(ValueError, match="leading meta_batch dimension"):
-        cavia.adapt_context(model, torch.zeros(5, 1), torch.zeros(5, 1))
-    with pytest.raises(ValueError, match="inner_steps must be at least 0"):
-        cavia.adapt_context(model, torch.zeros(2, 5, 1), torch.zeros(2, 5, 1), inner_steps=-1)
-    with pytest.raises(ValueError, match="inner_lr"):
-        cavia.adapt_context(model, torch.zeros(2, 5, 1), torch.zeros(2, 5, 1), inner_lr=math.nan)
-    with pytest.raises(TypeError, match="model.double"):
-        cavia.adapt_context(model, torch.zeros(2, 5, 1, dtype=torch.float64), torch.zeros(2, 5, 1, dtype=torch.float64))
-    with pytest.raises(ValueError, match="one starting context per task"):
-        cavia.adapt_context(model, torch.zeros(2, 5, 1), torch.zeros(2, 5, 1), context=torch.zeros(2, 3))
-    with pytest.raises(ValueError, match="x must be"):
-        cavia.with_context(torch.zeros(2, 5, 1), torch.zeros(3, 2))
-    with pytest.raises(ValueError, match="ascending"):
-        cavia.task_errors(model, batch(), [2, 1])
+    model, method = make_cavia_model(), CAVIA()
+    x = torch.zeros(2, 5, 1)
+    with pytest.raises(ValueError, match="steps must be between 0"):
+        method.trajectory(model, x, x, x, -1)
+    with pytest.raises(TypeError, match="model is torch.float32"):
+        method.trajectory(model, x.double(), x.double(), x.double(), 1)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        method.trajectory(model, x, torch.full_like(x, math.nan), x, 1)
+    empty = method.trajectory(model, x[:, :0], x[:, :0], x, 3)  # no points: the start at every step
+    assert empty.shape == (4, 2, 5, 1) and (empty == empty[0]).all()
 
 
 def test_anil_refuses_what_is_not_the_core_mlp():
     net = nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 1))
-    for call in (lambda: ANIL()(net, batch()), lambda: head_rates(net), lambda: anil.features(net, torch.zeros(5, 1))):
-        with pytest.raises(TypeError, match="needs the core MLP"):
-            call()
-    with pytest.raises(ValueError, match="at least one hidden layer"):
-        head_rates(ml.MLP((1, 1)))
+    with pytest.raises(TypeError, match="core MLP"):
+        ANIL()(net, batch())
+    with pytest.raises(TypeError, match="at least one hidden layer"):
+        ANIL()(ml.MLP((1, 1)), batch())
 
 
-@pytest.mark.parametrize("x", [torch.zeros(5), torch.zeros(5, 2), torch.zeros(2, 3, 5, 1), [[0.0]]])
+@pytest.mark.parametrize("x", [torch.zeros(5), torch.zeros(5, 2), [[0.0]]])
 def test_features_refuse_a_wrong_shaped_x(x):
-    with pytest.raises(ValueError, match=r"x must be a tensor of shape \(n, 1\) or \(meta_batch, n, 1\)"):
+    with pytest.raises(ValueError, match=r"x must be a tensor of shape \(n, 1\)"):
         anil.features(ml.make_model(), x)
 
 
@@ -277,5 +264,5 @@ def test_anil_bad_points():
     empty = ml.TaskBatch(b.x_support[:, :0], b.y_support[:, :0], b.x_query, b.y_query, b.amplitude, b.phase)
     with pytest.raises(ValueError, match="no support points"):
         ANIL()(model, empty)
-    with pytest.raises(TypeError, match="model.double"):
+    with pytest.raises(TypeError, match="model is torch.float32"):
         ANIL()(model, batch(dtype=torch.float64))

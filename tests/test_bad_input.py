@@ -1,5 +1,6 @@
 """Every bad input gets a clear ValueError/TypeError that says what to do, and loses nothing."""
 
+import json
 import math
 from pathlib import Path
 
@@ -7,8 +8,9 @@ import pytest
 import torch
 
 import maml_lite as ml
-from maml_lite.checkpoints import load_checkpoint, save_checkpoint
-from maml_lite.reptile import Reptile
+from maml_lite.checkpoints import save_checkpoint, weights_hash
+from maml_lite.methods import load_checkpoint
+from maml_lite.methods.reptile import Reptile
 
 X = torch.linspace(-4, 4, 5)[:, None]
 Y = torch.sin(X)
@@ -60,14 +62,14 @@ def test_sampler_rejects_k_zero_and_bad_ranges():
 def test_unknown_objective_lists_the_valid_ones():
     with pytest.raises(ValueError, match="maml, fomaml, pretrain"):
         ml.meta_train(ml.make_model(), "mamll", iterations=1, progress=False)
-    with pytest.raises(ValueError, match=r"maml_lite\.reptile\.Reptile\(\)"):  # a satellite: says how to pass it
+    with pytest.raises(ValueError, match=r"maml_lite\.methods\.reptile\.Reptile\(\)"):  # says how to pass it
         ml.meta_train(ml.make_model(), "reptile", iterations=1, progress=False)
     with pytest.raises(ValueError, match="outer_lr"):
         ml.meta_train(ml.make_model(), "maml", iterations=1, outer_lr=-1.0, progress=False)
 
 
 def test_unknown_checkpoint_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="maml, fomaml, reptile, pretrain"):
+    with pytest.raises(ValueError, match="anil, cavia, fomaml, lstm_opt, maml, maml_plus"):
         ml.load_pretrained("resnet")
     with pytest.raises(TypeError):
         ml.load_pretrained(3)
@@ -104,6 +106,7 @@ def test_checkpoint_of_another_architecture_says_so(tmp_path):
     save_checkpoint(ml.make_model(hidden=(40, 40)), path)
     payload = torch.load(path, weights_only=True)
     payload["state_dict"]["layers.1.weight"] = torch.zeros(64, 40)  # weights no longer fit the sizes
+    payload["card"] = json.dumps({"weights_sha256": weights_hash(payload["state_dict"], payload["method_state"])})
     torch.save(payload, path)
     with pytest.raises(ValueError, match="weights of another shape"):
         load_checkpoint(path)
@@ -114,10 +117,11 @@ def test_checkpoint_of_another_architecture_says_so(tmp_path):
 
 def test_checkpoint_round_trip(tmp_path):
     model = ml.make_model(hidden=(8,), activation="tanh")
-    save_checkpoint(model, tmp_path / "small.pt", method="maml")
-    loaded = load_checkpoint(tmp_path / "small.pt")
+    save_checkpoint(model, tmp_path / "small.pt", ml.FOMAML(inner_steps=2, inner_lr=0.05))
+    loaded, method = load_checkpoint(tmp_path / "small.pt")
     assert loaded.sizes == (1, 8, 1) and loaded.activation == "tanh"
     assert torch.equal(loaded(X), model(X))
+    assert type(method) is ml.FOMAML and (method.inner_steps, method.inner_lr) == (2, 0.05)
 
 
 def test_diverging_learning_rate_stops_with_a_message_and_keeps_finite_weights():
@@ -158,7 +162,7 @@ def test_ctrl_c_keeps_the_model_and_history(capsys):
     (lambda m: ml.meta_train(m, "maml", 1, seed=1.5), TypeError, "seed must be an int"),
     (lambda m: ml.meta_train(m, "maml", -1), ValueError, "iterations must be at least 0"),
     (lambda m: ml.meta_train(m, "maml", "10"), TypeError, "iterations must be an int"),
-    (lambda m: ml.meta_train(m, 3, 1), TypeError, "objective must be a name or an nn.Module"),
+    (lambda m: ml.meta_train(m, 3, 1), TypeError, "method must be a name or an nn.Module"),
     (lambda m: ml.meta_train(m, "maml", 1, schedule="linear"), ValueError, "'constant' or 'cosine'"),
     (lambda m: ml.MAML(inner_steps=-1), ValueError, "inner_steps must be at least 0"),
     (lambda m: Reptile(inner_lr=-1.0), ValueError, "inner_lr must be a finite number >= 0"),
@@ -186,10 +190,10 @@ def test_adapt_works_inside_no_grad():
 
 
 def test_a_divergence_keeps_the_history_so_far():
-    model = ml.make_model()  # seeded by conftest; this recipe runs for 30 iterations, then the loss blows up
+    model = ml.make_model()  # seeded by conftest; this recipe runs for about 100 iterations, then blows up
     calls = []
     with pytest.raises(ml.DivergenceError) as info:
-        ml.meta_train(model, ml.MAML(inner_steps=5, inner_lr=0.05), iterations=300, outer_lr=0.05, log_every=5,
+        ml.meta_train(model, ml.MAML(inner_steps=5, inner_lr=0.05), iterations=300, outer_lr=0.07, log_every=5,
                       callback=lambda h: calls.append(len(h.loss)), progress=False)
     history = info.value.history
     assert history.loss and history.iterations == [5 * (i + 1) for i in range(len(history.loss))]
@@ -198,24 +202,41 @@ def test_a_divergence_keeps_the_history_so_far():
 
 
 def payload(**changes):
-    p = {"format": "maml_lite-checkpoint-v1", "sizes": [1, 3, 1], "activation": "relu", "method": "maml",
-         "state_dict": {k: v.clone() for k, v in ml.make_model(hidden=(3,)).state_dict().items()}}
+    """A well-formed v2 checkpoint's fields, with `changes`; the card's hash is made to fit the tensors."""
+    model = ml.make_model(hidden=(3,))
+    p = {"format": "maml_lite-checkpoint-v2", "model": {"kind": "mlp", **model.config()},
+         "state_dict": {k: v.clone() for k, v in model.state_dict().items()},
+         "method": {"name": "maml", "config": ml.MAML().config()}, "method_state": {}}
     p.update(changes)
+    tensors = [p.get(f) if isinstance(p.get(f), dict) else {} for f in ("state_dict", "method_state")]
+    if all(isinstance(v, torch.Tensor) for t in tensors for v in t.values()):
+        p.setdefault("card", json.dumps({"weights_sha256": weights_hash(*tensors)}))
     return p
 
 
 @pytest.mark.parametrize("content, message", [
     (b"", "empty \\(0 bytes\\)"),
     (b"\x00" * 64, "truncated or corrupt"),
-    (payload(sizes=None), "unknown architecture"),
-    (payload(sizes=[1, 10**6, 1]), "unknown architecture"),  # refused before anything is allocated
-    (payload(sizes=[1] * 40), "unknown architecture"),
-    (payload(activation="gelu"), "unknown architecture"),
+    (payload(model={"kind": "mlp", "sizes": None, "activation": "relu"}), "cannot be built"),
+    (payload(model={"kind": "mlp", "sizes": [1, 10**6, 1], "activation": "relu"}), "cannot be built"),  # not allocated
+    (payload(model={"kind": "mlp", "sizes": [1] * 40, "activation": "relu"}), "cannot be built"),
+    (payload(model={"kind": "mlp", "sizes": [1, 3, 1], "activation": "gelu"}), "cannot be built"),
+    (payload(model={"kind": "resnet"}), "unknown kind 'resnet'"),
+    (payload(model=[1, 3, 1]), "describes no known network"),
     (payload(state_dict={}), "weights of another shape"),
-    (payload(state_dict="weights"), "weights of another shape"),
+    (payload(state_dict="weights"), "must map names to floating-point tensors"),
+    (payload(state_dict={k: v.long() for k, v in payload()["state_dict"].items()}), "floating-point"),
     (payload(state_dict={**payload()["state_dict"], "layers.0.bias": torch.full((3,), math.nan)}), "NaN or inf"),
-    (payload(learned_inner_lr={"layers.0.weight": torch.full((3, 1), math.inf)}), "dict of finite float tensors"),
-    (payload(method=3), "must be a string or a dict"),
+    (payload(method_state={"learned.0": torch.full((3, 1), math.inf)}), "NaN or inf"),
+    (payload(method={"name": "mamlx", "config": {}}), "unknown method 'mamlx'"),
+    (payload(method={"name": "maml", "config": {"inner_lr": -1.0}}), "inner_lr must be"),
+    (payload(method={"name": "maml", "config": {"hidden": 3}}), "unexpected keyword argument 'hidden'"),
+    (payload(method=3), "names no method"),
+    (payload(method_state={"learned.0": torch.zeros(3, 1)}), "method's tensors of another shape"),
+    (payload(card="{not json"), "card is not a JSON object"),
+    (payload(card=json.dumps({"weights_sha256": "0" * 64})), "card belongs to other weights"),
+    ({**payload(), "extra": "field"}, "has fields"),
+    ({"format": "maml_lite-checkpoint-v1", "sizes": [1, 3, 1]}, "format 'maml_lite-checkpoint-v1'"),
     ({"format": "something else"}, "not a maml_lite checkpoint"),
     ([1, 2, 3], "not a maml_lite checkpoint"),
 ])
@@ -230,37 +251,39 @@ def test_malformed_checkpoints_are_a_value_error_naming_the_path(tmp_path, conte
     assert str(path) in str(info.value)
 
 
-def test_learned_rates_are_checked_against_the_weights(tmp_path):
-    from maml_lite.metasgd import load_rates
-
-    path = tmp_path / "m.pt"
-    torch.save(payload(learned_inner_lr={"layers.0.weight": torch.zeros(2, 2)}), path)
-    with pytest.raises(ValueError, match="not a Meta-SGD checkpoint"):
-        load_rates(path)
+def test_a_pickled_model_is_refused_with_what_to_do_instead(tmp_path):
+    path = tmp_path / "whole.pt"
+    torch.save(ml.make_model(), path)  # a whole module: loading it would unpickle code
+    with pytest.raises(ValueError, match=r"a whole pickled model.*ml\.save_checkpoint") as info:
+        load_checkpoint(path)
+    assert "\x1b" not in str(info.value)  # no terminal colour codes from torch's message
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--eval-tasks", "1"], "--eval-tasks must be between 2"),
-    (["--smooth-layers", "2"], "set relu_smoothing"),
-    (["--method", "reptile", "--step-weights", "1"], "reptile has none"),
-    (["--step-weights", "0.5,0.5"], "one weight per inner step"),
-    (["--relu-smoothing", "100,3"], "beta_start <= beta_end"),
-    (["--k-query", "0"], "k_query must be at least 1"),
-    (["--step-weights", "a,b"], "comma-separated floats"),
-    (["--method", "mamlx"], "invalid choice"),
-    (["--method", "cavia", "--init", "maml"], "CAVIA's network also reads a context"),
-    (["--method", "maml", "--fixed-init"], "--method maml has none"),
-    (["--method", "meta_learner", "--hidden", "0"], "hidden must be between 1"),
-    (["--method", "cavia", "--n-context", "0"], "n_context must be between 1"),
-    (["--method", "lstm_opt", "--inner-steps", "0"], "inner_steps must be between 1"),
-    (["--init", "mamll"], "invalid choice"),
+    (["--recipe", "maml", "--set", "card.eval_tasks=1"], "eval_tasks must be an int between 2"),
+    (["--recipe", "maml_plus", "--set", "method.relu_smoothing=[100.0, 3.0]"], "beta_start <= beta_end"),
+    (["--recipe", "maml", "--set", "method.step_weights=[0.5, 0.5]"], "unexpected keyword argument 'step_weights'"),
+    (["--recipe", "maml", "--set", "training.k_query=0"], "k_query must be at least 1"),
+    (["--recipe", "maml", "--set", "training.hidden=20"], "[training] has no key 'hidden'"),
+    (["--recipe", "maml", "--set", "method.n_context=2"], "unexpected keyword argument 'n_context'"),
+    (["--recipe", "lstm_opt", "--set", "method.inner_lr=0.1"], "unexpected keyword argument 'inner_lr'"),
+    (["--recipe", "maml", "--set", "method.name=mamlx"], "name must be one of"),
+    (["--recipe", "mamlx"], "no recipe 'mamlx'"),
+    (["--recipe", "cavia", "--set", "model.init=maml"], "init 'maml' is a network"),
+    (["--recipe", "meta_learner", "--set", "method.hidden=0"], "hidden must be between 1"),
+    (["--recipe", "cavia", "--set", "method.n_context=0"], "n_context must be between 1"),
+    (["--recipe", "lstm_opt", "--set", "method.inner_steps=0"], "inner_steps must be between 1"),
+    (["--recipe", "maml", "--set", "model.init=mamll"], "init must be a shipped checkpoint"),
+    (["--recipe", "maml", "--set", "iterations=5"], "SECTION.KEY=VALUE"),
+    (["--recipe", "maml", "--set", "optimizer.lr=5"], "unknown recipe section [optimizer]"),
 ])
-def test_cli_refuses_bad_flags_before_training(tmp_path, capsys, args, message):
+def test_cli_refuses_bad_recipes_before_training(tmp_path, capsys, args, message):
+    """Every value a recipe holds is read by something, and checked in seconds, before any training."""
     from maml_lite.cli import main
 
     out = tmp_path / "m.pt"
     with pytest.raises(SystemExit) as info:
-        main(["--iterations", "100000", *args, "--out", str(out)])
+        main([*args, "--set", "training.iterations=100000", "--out", str(out)])
     err = capsys.readouterr().err
     assert info.value.code == 2 and message in err and "Traceback" not in err
     assert not out.exists() and not out.with_suffix(".json").exists()
@@ -272,7 +295,7 @@ def test_cli_tries_the_output_path_before_training(tmp_path, capsys, where):
 
     out = {"directory": tmp_path, "unwritable": Path("/proc/maml_lite_test/m.pt"), "suffix": tmp_path / "m.txt"}[where]
     with pytest.raises(SystemExit) as info:
-        main(["--iterations", "100000", "--out", str(out)])
+        main(["--recipe", "maml", "--set", "training.iterations=100000", "--out", str(out)])
     err = capsys.readouterr().err
-    assert info.value.code == 2 and "--out" in err or "cannot write" in err
+    assert info.value.code == 2 and ("--out" in err or "cannot write" in err)
     assert "Traceback" not in err

@@ -1,75 +1,91 @@
-"""`python -m maml_lite.cli` writes a loadable checkpoint and an honest model card."""
+"""`python -m maml_lite.cli` trains from a recipe and writes a loadable checkpoint with an honest model card."""
 
 import json
 import shlex
 
+import pytest
 import torch
 
 import maml_lite as ml
-from maml_lite.cli import main
-from maml_lite.maml_plus import MAMLPlus
+from maml_lite.checkpoints import card_file_matches, read_checkpoint
+from maml_lite.cli import RECIPES, apply_override, main, read_recipe
+from maml_lite.methods import PRETRAINED, methods
+from maml_lite.methods.maml_plus import MAMLPlus
+
+QUICK = ["--set", "training.iterations=20", "--set", "card.eval_tasks=10"]
 
 
 def test_cli_writes_checkpoint_and_card(tmp_path, capsys):
     out = tmp_path / "tiny.pt"
-    main(["--method", "fomaml", "--iterations", "20", "--eval-tasks", "10", "--note", "a test's recipe",
-          "--out", str(out)])
-    model = ml.load_checkpoint(out)
+    main(["--recipe", "fomaml", *QUICK, "--set", "card.note='a test recipe'", "--out", str(out)])
+    model, method = ml.load_checkpoint(out)
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["method"] == "fomaml" and card["recipe_note"] == "a test's recipe"
-    assert card["config"]["iterations"] == 20 and card["versions"]["torch"] == torch.__version__
+    assert card == read_checkpoint(out).card and card_file_matches(out)
+    assert card["method"] == "fomaml" and type(method) is ml.FOMAML and card["recipe"]["card"]["note"] == "a test recipe"
+    assert card["recipe"]["training"]["iterations"] == 20 and card["versions"]["torch"] == torch.__version__
     assert set(card["evaluation"]) == {"K=5", "K=10", "K=20"} and card["evaluation"]["K=5"]["n_tasks"] == 10
-    assert shlex.split(card["command"])[:3] == ["python", "-m", "maml_lite.cli"] and "--note" not in card["command"]
-    assert card["evaluation"]["K=5"]["mean"] == ml.evaluate(model, 5, n_tasks=10).mean
+    assert shlex.split(card["command"])[:5] == ["python", "-m", "maml_lite.cli", "--recipe", "fomaml"]
+    assert card["evaluation"]["K=5"]["mean"] == ml.evaluate(model, 5, n_tasks=10, method=method).mean
     assert "wrote" in capsys.readouterr().out
 
 
-def test_cli_passes_the_tuned_recipe_flags_to_meta_train(tmp_path):
-    """maml_plus's flags (--step-weights, --learn-unit-scales, --relu-smoothing, --smooth-layers) reach meta_train:
-    same weights as calling it."""
+def test_every_recipe_names_a_method_and_every_method_has_a_recipe_and_a_checkpoint():
+    recipes = {p.stem: read_recipe(p.stem) for p in RECIPES.glob("*.toml")}
+    assert set(recipes) == set(PRETRAINED)
+    assert {r["method"]["name"] for r in recipes.values()} == set(methods())
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_each_shipped_card_records_its_recipe_and_a_command_that_replays_it(name):
+    """The card's recipe is the recipe file as run (after the command's --set overrides), so replaying the
+    command trains exactly what the card describes; the card's method is what was trained."""
+    card = ml.model_card(name)
+    args = shlex.split(card["command"])
+    assert args[:3] == ["python", "-m", "maml_lite.cli"] and args[args.index("--out") + 1] == \
+        f"maml_lite/checkpoints/{name}.pt"
+    recipe = read_recipe(args[args.index("--recipe") + 1])
+    for i, arg in enumerate(args):
+        if arg == "--set":
+            apply_override(recipe, args[i + 1])
+    assert card["recipe"] == recipe
+    assert card["method"] == recipe["method"]["name"] == ml.load_pretrained(name)[1].name
+
+
+def test_cli_passes_the_tuned_recipe_to_meta_train(tmp_path):
+    """maml_plus's recipe (multi-step loss, unit scales, smooth start) reaches meta_train: same weights as calling
+    it directly, and the card says maml_plus, not maml."""
     out = tmp_path / "tuned.pt"
-    main(["--method", "maml", "--k-shot", "5", "--k-query", "10", "--inner-steps", "2", "--step-weights", "0.7,0.3",
-          "--learn-unit-scales", "--relu-smoothing", "3,100", "--smooth-layers", "2", "--outer-lr", "5e-3",
-          "--iterations", "30", "--schedule", "cosine", "--eval-tasks", "10", "--out", str(out)])
+    main(["--recipe", "maml_plus", "--set", "training.iterations=30", "--set", "card.eval_tasks=10",
+          "--out", str(out)])
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["config"]["learn_unit_scales"] is True and card["config"]["step_weights"] == [0.7, 0.3]
-    assert card["config"]["relu_smoothing"] == [3.0, 100.0] and card["config"]["smooth_layers"] == [2]
+    assert card["method"] == "maml_plus" and card["recipe"]["method"]["step_weights"] == [0.7, 0.3]
     torch.manual_seed(0)
     direct = ml.make_model()
-    objective = MAMLPlus(direct, 30, (0.7, 0.3), learn_unit_scales=True, relu_smoothing=(3.0, 100.0),
-                         smooth_layers=(2,))
-    ml.meta_train(direct, objective, 30, 0, k_shot=5, k_query=10, outer_lr=5e-3, schedule="cosine", progress=False)
-    objective.fold_into(direct)
-    loaded = ml.load_checkpoint(out)
+    method = MAMLPlus(direct, 30, (0.7, 0.3), learn_unit_scales=True, relu_smoothing=(3.0, 100.0), smooth_layers=(2,))
+    ml.meta_train(direct, method, 30, 0, meta_batch=50, k_shot=5, k_query=10, outer_lr=5e-3, schedule="cosine",
+                  progress=False)
+    method.finish(direct)
+    loaded, again = ml.load_checkpoint(out)
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), direct.parameters()))
+    assert type(again) is MAMLPlus and again.iterations == 30
 
 
 def test_cli_trains_notebook_07s_methods_and_scores_each_its_own_way(tmp_path):
     """A learned optimiser's rule and CAVIA's context network survive the checkpoint, and each card's evaluation is
     the method's own adaptation (its rule, its context, its head), not plain SGD."""
-    from maml_lite import anil, cavia
-    from maml_lite.learned_opt import adapter, load_rule
-
-    runs = {"meta_learner": ["--init", "maml", "--hidden", "4", "--inner-steps", "2"],
-            "lstm_opt": ["--init", "maml", "--fixed-init", "--hidden", "4", "--inner-steps", "2"],
+    runs = {"meta_learner": ["--set", "method.hidden=4", "--set", "method.inner_steps=2"],
+            "lstm_opt": ["--set", "method.hidden=4", "--set", "method.inner_steps=2"],
             "cavia": [], "anil": []}
-    for method, flags in runs.items():
-        out = tmp_path / f"{method}.pt"
-        main(["--method", method, "--iterations", "3", "--meta-batch", "4", "--eval-tasks", "10", *flags,
-              "--out", str(out)])
+    for name, flags in runs.items():
+        out = tmp_path / f"{name}.pt"
+        main(["--recipe", name, "--set", "training.iterations=3", "--set", "training.meta_batch=4",
+              "--set", "card.eval_tasks=10", *flags, "--out", str(out)])
         card = json.loads(out.with_suffix(".json").read_text())
-        if method in ("meta_learner", "lstm_opt"):
-            model, rule = load_rule(out)
-            how = {"adapter": adapter(rule)}
-        elif method == "cavia":
-            model = ml.load_checkpoint(out)
-            assert model.sizes[0] == 3 and card["config"]["inner_lr"] == 1.0  # CAVIA's default rate
-            how = {"adapter": cavia.adapter(1.0)}
-        else:
-            model = ml.load_checkpoint(out)
-            how = {"inner_lr": anil.head_rates(model)}
-        assert card["evaluation"]["K=5"]["mean"] == ml.evaluate(model, 5, n_tasks=10, **how).mean, method
-        if method in ("meta_learner", "anil"):  # plain SGD would give other figures (CAVIA's network cannot take it)
-            assert card["evaluation"]["K=5"]["mean"] != ml.evaluate(model, 5, n_tasks=10).mean, method
-    fixed, _ = load_rule(tmp_path / "lstm_opt.pt")
-    assert all(torch.equal(a, b) for a, b in zip(fixed.parameters(), ml.load_pretrained("maml").parameters()))
+        model, method = ml.load_checkpoint(out)
+        assert method.name == name == card["method"]
+        assert card["evaluation"]["K=5"]["mean"] == ml.evaluate(model, 5, n_tasks=10, method=method).mean, name
+        if name in ("meta_learner", "anil"):  # plain SGD would give other figures (CAVIA's network cannot take it)
+            assert card["evaluation"]["K=5"]["mean"] != ml.evaluate(model, 5, n_tasks=10).mean, name
+    fixed, _ = ml.load_checkpoint(tmp_path / "lstm_opt.pt")
+    shipped, _ = ml.load_pretrained("maml")
+    assert all(torch.equal(a, b) for a, b in zip(fixed.parameters(), shipped.parameters()))

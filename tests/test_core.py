@@ -8,8 +8,8 @@ from helpers import batch, model64
 
 import maml_lite as ml
 from maml_lite.adapt import mse
-from maml_lite.reptile import Reptile, reptile_direction
-from maml_lite.train import Pretrain
+from maml_lite.method import Pretrain
+from maml_lite.methods.reptile import Reptile, reptile_direction
 
 
 def test_sampler_shapes_and_ranges():
@@ -204,14 +204,14 @@ def test_evaluate_follows_the_papers_protocol():
 
 def test_evaluate_counts_tasks_that_diverge_or_run_away():
     """A task is diverged when its error is NaN, inf or above DIVERGED_MSE (100): counted, whatever the mean."""
-    from maml_lite.evaluate import DIVERGED_MSE
+    from maml_lite.tasks import DIVERGED_MSE
 
     torch.manual_seed(0)
     model = ml.make_model()
     b = ml.SineTasks().sample(200, 5, generator=torch.Generator().manual_seed(2017))
     for lr in (0.01, 0.3, 3.0):
-        r = ml.evaluate(model, 5, steps=[0, 3, 10], n_tasks=200, inner_lr=lr)
-        errors = ml.task_errors(model, b, [0, 3, 10], inner_lr=lr)
+        r = ml.evaluate(model, 5, steps=[0, 3, 10], n_tasks=200, method=ml.MAML(inner_lr=lr))
+        errors = ml.task_errors(model, b, [0, 3, 10], method=ml.MAML(inner_lr=lr))
         assert r.diverged == (~(errors <= DIVERGED_MSE)).sum(1).tolist()
     assert r.diverged[0] == 0 and r.diverged[-1] > 0  # at lr 3 SGD blows up; before any step nothing has
     finite_but_huge = ((errors > DIVERGED_MSE) & errors.isfinite()).sum()
@@ -224,7 +224,7 @@ def test_task_errors_score_each_task_after_each_step_count():
     torch.manual_seed(0)
     model = ml.make_model()
     b = ml.SineTasks().sample(4, 5, generator=torch.Generator().manual_seed(1))
-    errors = ml.task_errors(model, b, steps=[0, 3], inner_lr=0.02)
+    errors = ml.task_errors(model, b, steps=[0, 3], method=ml.MAML(inner_lr=0.02))
     assert errors.shape == (2, 4)
     x = torch.linspace(-5, 5, 100)[:, None]
     for i in range(4):
@@ -236,7 +236,7 @@ def test_task_errors_score_each_task_after_each_step_count():
     with pytest.raises(ValueError, match="ascending"):
         ml.task_errors(model, b, steps=[3, 1])
     with pytest.raises(ValueError, match="inner_lr"):
-        ml.task_errors(model, b, steps=[1], inner_lr=-1.0)
+        ml.task_errors(model, b, steps=[1], method=ml.MAML(inner_lr=-1.0))
 
 
 

@@ -1,4 +1,4 @@
-"""Learned optimisers (maml_lite.learned_opt) against references written out task by task.
+"""Learned optimisers (maml_lite.methods.learned_opt) against references written out task by task.
 
 The reference runs each task alone through torch.func.functional_call, takes the support gradient at a detached
 copy of the parameters (the papers' constant-gradient assumption, by a different route than the package's), and
@@ -13,15 +13,14 @@ from helpers import batch, model64
 from torch.func import functional_call
 
 import maml_lite as ml
-from maml_lite.learned_opt import (
+from maml_lite.methods.learned_opt import (
     LearnedOptimizer,
+    LSTMOptimizer,
     LSTMRule,
+    MetaLearner,
     MetaLearnerRule,
-    adapter,
-    load_rule,
     preprocess,
-    rollout,
-    task_errors,
+    unflatten,
 )
 
 
@@ -85,15 +84,16 @@ def test_meta_learner_with_saturated_gates_is_sgd():
         rule.gates.weight.zero_()
         rule.gates.bias.copy_(torch.tensor([math.log(0.01 / 0.99), 40.0], dtype=torch.float64))
     b = batch(meta_batch=4, k=5, dtype=torch.float64)
-    for step, params in enumerate(rollout(model, rule, b.x_support, b.y_support, 3)):
+    for step, (theta, _) in enumerate(LearnedOptimizer(rule).states(model, b.x_support, b.y_support, 3)):
+        params = unflatten(theta, model)
         sgd = ml.adapt(model, b.x_support, b.y_support, step, 0.01, first_order=True)
         for n in params:
             assert torch.allclose(params[n], sgd[n], rtol=1e-9, atol=1e-12), (step, n)
 
 
 def test_an_untrained_lstm_optimiser_leaves_the_start_alone():
-    model, b = ml.load_pretrained("maml"), batch(meta_batch=5, k=5)
-    errors = task_errors(model, LSTMRule(), b, [0, 1, 5])
+    (model, _), b = ml.load_pretrained("maml"), batch(meta_batch=5, k=5)
+    errors = ml.task_errors(model, b, [0, 1, 5], method=LSTMOptimizer())
     assert torch.equal(errors[0], errors[1]) and torch.equal(errors[0], errors[2])
 
 
@@ -108,11 +108,16 @@ def test_preprocessing_follows_the_paper():
 
 def test_task_errors_match_a_single_chunk_and_the_evaluate_protocol():
     torch.manual_seed(0)
-    model, rule = ml.load_pretrained("maml"), trained_a_little(MetaLearnerRule(hidden=4)).requires_grad_(False)
+    model, _ = ml.load_pretrained("maml")
+    method = MetaLearner(hidden=4)
+    trained_a_little(method.rule)
     b = ml.SineTasks().sample(30, 5, generator=torch.Generator().manual_seed(2017))
-    chunked, whole = task_errors(model, rule, b, [0, 2], chunk=7), task_errors(model, rule, b, [0, 2], chunk=30)
+    method.eval_chunk = 7
+    chunked = ml.task_errors(model, b, [0, 2], method=method)
+    method.eval_chunk = 30
+    whole = ml.task_errors(model, b, [0, 2], method=method)
     assert torch.allclose(chunked, whole, rtol=1e-5, atol=1e-6)
-    result = ml.evaluate(model, 5, [0, 2], n_tasks=30, adapter=adapter(rule))
+    result = ml.evaluate(model, 5, [0, 2], n_tasks=30, method=method)
     assert result.mean == pytest.approx(whole.mean(1).tolist(), rel=1e-5)
     assert result.mean[0] == pytest.approx(ml.evaluate(model, 5, [0], n_tasks=30).mean[0], rel=1e-6)
 
@@ -134,11 +139,5 @@ def test_bad_input_is_refused_with_a_message(tmp_path):
     with pytest.raises(TypeError, match="hidden must be an int"):
         MetaLearnerRule(hidden=2.5)
     model, b = ml.make_model(), batch(meta_batch=2)
-    with pytest.raises(ValueError, match="must be a batch"):
-        next(rollout(model, LSTMRule(), b.x_support[0], b.y_support[0], 1))
     with pytest.raises(ValueError, match="steps must be between 0 and 1000"):
-        next(rollout(model, LSTMRule(), b.x_support, b.y_support, 10**6))
-    with pytest.raises(ValueError, match="no learned update rule"):
-        load_rule(ml.checkpoints.shipped("maml"))
-    with pytest.raises(ValueError, match="unknown checkpoint"):
-        load_rule("mamll")
+        LSTMOptimizer().trajectory(model, b.x_support, b.y_support, b.x_query, 10**6)

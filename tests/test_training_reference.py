@@ -13,9 +13,9 @@ import torch
 from torch.func import functional_call
 
 import maml_lite as ml
-from maml_lite.maml_plus import MAMLPlus
-from maml_lite.metasgd import MetaSGD
-from maml_lite.reptile import Reptile
+from maml_lite.methods.maml_plus import MAMLPlus
+from maml_lite.methods.metasgd import MetaSGD
+from maml_lite.methods.reptile import Reptile
 
 ITERATIONS, LR, ALPHA, META_BATCH, K = 3, 1e-3, 0.01, 4, 5
 
@@ -90,7 +90,7 @@ def test_meta_train_matches_an_independent_reference(method, schedule):
     for (name, p), q in zip(model.named_parameters(), expected.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6, msg=f"{method}/{schedule}: {name}")
     if method == "metasgd":
-        for name, r in objective.inner_lr.items():
+        for name, r in objective.rates().items():
             torch.testing.assert_close(r, expected_rates[name], rtol=1e-4, atol=1e-7, msg=f"rates {name}")
     torch.manual_seed(0)
     start = ml.make_model()
@@ -107,5 +107,5 @@ def test_mamlplus_without_refinements_trains_like_maml():
     ml.meta_train(a, "maml", 5, progress=False)
     objective = MAMLPlus(b, 5)
     ml.meta_train(b, objective, 5, progress=False)
-    objective.fold_into(b)
+    objective.finish(b)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

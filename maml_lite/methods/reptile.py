@@ -3,7 +3,7 @@
     phi_i = m SGD steps at alpha from theta on all of task i's points
     theta <- theta - beta * mean_i (theta - phi_i)          (the pseudo-gradient handed to Adam)
 
-A satellite of the core: `Reptile` is an objective for `meta_train`, built on the core's `adapt`. Taught in
+It adapts like MAML (SGD at inner_lr from the learned start); only its training loss differs. Taught in
 notebooks/03_first_order_maml.ipynb, where the direction is written out by hand and checked against this one.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .adapt import adapt, mse
-from .checks import check_inner
-from .model import predict
-from .tasks import TaskBatch
+from ..adapt import adapt, query_loss
+from ..method import MAML
+from ..model import predict
+from ..tasks import TaskBatch
 
 
 def reptile_direction(model: nn.Module, batch: TaskBatch, inner_steps: int = 5,
@@ -26,24 +26,22 @@ def reptile_direction(model: nn.Module, batch: TaskBatch, inner_steps: int = 5,
     y = torch.cat([batch.y_support, batch.y_query], dim=1)
     phi = adapt(model, x, y, inner_steps, inner_lr, first_order=True)
     with torch.no_grad():
-        loss = mse(predict(model, phi, x), y) / x.shape[0]
+        loss = query_loss(predict(model, phi, x), y)
         direction = {n: p - phi[n].mean(0) for n, p in model.named_parameters()}
     return direction, loss
 
 
-class Reptile(nn.Module):
-    """Reptile's objective for `meta_train`: pull theta toward phi_i, `inner_steps` of SGD on task i's points.
+class Reptile(MAML):
+    """Reptile: pull theta toward phi_i, `inner_steps` of SGD on task i's points; adapts like MAML.
 
-    Its value is the mean task loss after adapting; its gradient is the pseudo-gradient theta - mean_i phi_i.
+    Its training loss has the value of the mean task loss after adapting and, as gradient, the pseudo-gradient
+    theta - mean_i phi_i.
     """
 
-    def __init__(self, inner_steps: int = 5, inner_lr: float = 0.01) -> None:
-        super().__init__()
-        check_inner(inner_steps, inner_lr)
-        self.inner_steps, self.inner_lr = inner_steps, float(inner_lr)
+    name = "reptile"
 
-    def extra_repr(self) -> str:
-        return f"inner_steps={self.inner_steps}, inner_lr={self.inner_lr:g}"
+    def __init__(self, inner_steps: int = 5, inner_lr: float = 0.01) -> None:
+        super().__init__(inner_steps, inner_lr, first_order=True)
 
     def forward(self, model: nn.Module, batch: TaskBatch) -> Tensor:
         direction, loss = reptile_direction(model, batch, self.inner_steps, self.inner_lr)

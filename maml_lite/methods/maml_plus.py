@@ -1,13 +1,13 @@
-"""Three refinements of MAML's training, and the recipe that combines them (the `maml_plus` checkpoint).
+"""Three refinements of MAML's training, and the method that combines them (the `maml_plus` checkpoint).
 
 * the multi-step loss (MAML++, Antoniou et al. 2019): weigh the query loss after *every* inner step;
 * learned unit scales: ReLU's rescaling symmetry hides per-unit step sizes in the weights; learn them;
 * a smooth start: meta-train through a softplus that sharpens into the ReLU, so the meta-gradient sees
   how an inner step moves the ReLU's kinks (a continuation method).
 
-Each refinement changes only what is trained, never the result's shape: the outcome is a plain ReLU MLP
-adapted by plain SGD. A satellite of the core: `MAMLPlus` is an objective for `meta_train`. Taught in
-notebooks/06_learned_step_sizes.ipynb; the recipe search is in docs/maml_plus.md.
+Each refinement changes only what is trained, never how the result adapts: a plain ReLU MLP adapted by plain
+SGD at inner_lr, like MAML. Taught in notebooks/06_learned_step_sizes.ipynb; the recipe search is in
+docs/maml_plus.md.
 """
 
 from __future__ import annotations
@@ -19,36 +19,23 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from .adapt import adapt, mse
-from .checks import check_float, check_inner, check_int
-from .model import MLP, Activation, Params, predict
-from .tasks import TaskBatch
+from ..adapt import start_params
+from ..checks import check_float, check_int
+from ..method import MAML
+from ..model import MLP, Activation, Params
+from ..tasks import TaskBatch
 
 SMOOTHING_FRACTION = 0.8  # the smooth start covers this share of the iterations; the rest run through the ReLU
 
 
-def multi_step_loss(model: nn.Module, batch: TaskBatch, step_weights: Sequence[float], inner_lr: float = 0.01,
-                    first_order: bool = False, params: Mapping[str, Tensor] | None = None) -> Tensor:
-    """sum_s w_s * (mean query loss after inner step s), one weight per inner step: MAML++'s multi-step loss.
-
-    It asks the initialisation to be good after every step, not only the last. batch tensors: (meta_batch, k, 1).
-    """
-    check_step_weights(step_weights)
-    total, meta_batch = 0.0, batch.x_query.shape[0]
-    for weight in step_weights:
-        params = adapt(model, batch.x_support, batch.y_support, 1, inner_lr, first_order, params=params)
-        if weight:
-            total = total + weight * (mse(predict(model, params, batch.x_query), batch.y_query) / meta_batch)
-    return total
-
-
-def check_step_weights(step_weights: Sequence[float]) -> None:
+def check_step_weights(step_weights: Sequence[float]) -> tuple[float, ...]:
     weights = list(step_weights) if isinstance(step_weights, (tuple, list)) else None
     if (not weights or len(weights) > 100 or sum(w for w in weights if isinstance(w, (int, float))) <= 0
             or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
                        for w in weights)):
         raise ValueError(f"step_weights must be one finite weight >= 0 per inner step (1 to 100 of them) with a "
                          f"positive sum, e.g. (0.7, 0.3); got {step_weights!r}")
+    return tuple(float(w) for w in weights)
 
 
 def rescale_units(params: Mapping[str, Tensor], scales: Sequence[Tensor]) -> Params:
@@ -102,69 +89,82 @@ def with_activation(model: MLP, activation: Activation | tuple[Activation, ...])
     return twin
 
 
-class MAMLPlus(nn.Module):
-    """MAML's objective with the refinements switched on by the arguments. One per training run: the smooth
-    start counts calls, as a learning-rate scheduler counts steps, so it is told `iterations` up front.
+class MAMLPlus(MAML):
+    """MAML with the refinements switched on by the arguments; adapts like MAML (SGD at inner_lr).
 
-    step_weights: the multi-step loss, one weight per inner step. learn_unit_scales: adapt from
-    rescale_units(theta, exp(log_scales)) and learn the log-scales (call `fold_into(model)` at the end).
-    relu_smoothing=(beta_start, beta_end): the smooth start, of the hidden layers in smooth_layers (1 = the
-    first; default all). The inner loop is always plain SGD at inner_lr on the network's own weights.
+    step_weights: the multi-step loss, one weight per inner step (so inner_steps = len(step_weights)).
+    learn_unit_scales: adapt from rescale_units(theta, exp(log_scales)) and learn the log-scales (call
+    `fold_into(model)` at the end). relu_smoothing=(beta_start, beta_end): the smooth start over `iterations`
+    training iterations (it counts its calls, as a learning-rate scheduler counts steps), of the hidden layers in
+    smooth_layers (1 = the first; default all).
     """
 
-    def __init__(self, model: MLP, iterations: int, step_weights: Sequence[float] = (1.0,), inner_lr: float = 0.01,
-                 learn_unit_scales: bool = False, relu_smoothing: tuple[float, float] | None = None,
-                 smooth_layers: Sequence[int] | None = None, first_order: bool = False) -> None:
-        super().__init__()
+    name = "maml_plus"
+
+    def __init__(self, model: MLP, iterations: int | None = None, step_weights: Sequence[float] = (1.0,),
+                 inner_lr: float = 0.01, learn_unit_scales: bool = False,
+                 relu_smoothing: Sequence[float] | None = None, smooth_layers: Sequence[int] | None = None,
+                 first_order: bool = False) -> None:
+        weights = check_step_weights(step_weights)
+        super().__init__(len(weights), inner_lr, first_order)
         if not (isinstance(model, MLP) and model.activation == "relu"):
             raise ValueError("MAMLPlus's refinements rely on ReLU (relu(c z) = c relu(z) for c > 0); "
                              f"it needs a maml_lite ReLU MLP, got {model!r}")
-        check_int("iterations", iterations, 1)
-        check_step_weights(step_weights)
-        check_inner(len(step_weights), inner_lr)
         hidden = len(model.sizes) - 2
         if relu_smoothing is not None:
             betas = list(relu_smoothing) if isinstance(relu_smoothing, (tuple, list)) else []
             if len(betas) != 2 or check_float("beta_start", betas[0], strict=True) > check_float("beta_end", betas[1]):
                 raise ValueError(f"relu_smoothing must be (beta_start, beta_end) with 0 < beta_start <= beta_end, "
                                  f"e.g. (3, 100); got {relu_smoothing!r}")
+            if iterations is None:
+                raise ValueError("relu_smoothing sharpens over the training run: give its length, iterations=...")
+            relu_smoothing = tuple(float(b) for b in betas)
         elif smooth_layers is not None:
             raise ValueError("smooth_layers picks the hidden layers that relu_smoothing rounds off; set relu_smoothing")
+        if iterations is not None:
+            check_int("iterations", iterations, 1)
         layers = tuple(range(1, hidden + 1)) if smooth_layers is None else smooth_layers
         ok = isinstance(layers, (tuple, list)) and layers and all(type(n) is int and 1 <= n <= hidden for n in layers)
         if not ok or len(set(layers)) != len(layers):
             raise ValueError(f"smooth_layers must name distinct hidden layers, numbered 1 to {hidden} from the input, "
                              f"e.g. (2,); got {smooth_layers!r}")
-        self.iterations, self.step_weights, self.inner_lr = iterations, tuple(step_weights), float(inner_lr)
-        self.first_order, self.relu_smoothing, self.smooth_layers = bool(first_order), relu_smoothing, tuple(layers)
+        self.iterations, self.step_weights, self.learn_unit_scales = iterations, weights, bool(learn_unit_scales)
+        self.relu_smoothing = relu_smoothing
+        self.smooth_layers = None if smooth_layers is None else tuple(layers)
         self.log_scales = nn.ParameterList([nn.Parameter(torch.zeros(w)) for w in model.sizes[1:-1]]
                                            if learn_unit_scales else [])
         self.calls = 0
 
-    def start(self, model: MLP) -> Params | None:
+    def loss_weights(self) -> tuple[float, ...]:
+        return (0.0, *self.step_weights)
+
+    def start(self, model: MLP, x_support: Tensor) -> Params:
         """Where adaptation starts: the model's weights, rescaled by the learned unit scales if any."""
         if not len(self.log_scales):
-            return None
-        return rescale_units(dict(model.named_parameters()), [s.exp() for s in self.log_scales])
+            return start_params(model, x_support)
+        return start_params(model, x_support, rescale_units(dict(model.named_parameters()),
+                                                            [s.exp() for s in self.log_scales]))
 
     def forward(self, model: MLP, batch: TaskBatch) -> Tensor:
         self.calls += 1
         beta = self.relu_smoothing and smoothing_beta(self.calls, self.iterations, self.relu_smoothing)
         if beta is not None:
-            smooth = smooth_relu(beta)
-            hidden = range(1, len(model.sizes) - 1)
-            model = with_activation(model, tuple(smooth if n in self.smooth_layers else "relu" for n in hidden))
-        return multi_step_loss(model, batch, self.step_weights, self.inner_lr, self.first_order, self.start(model))
+            smooth, layers = smooth_relu(beta), self.smooth_layers or range(1, len(model.sizes) - 1)
+            model = with_activation(model, tuple(smooth if n in layers else "relu"
+                                                 for n in range(1, len(model.sizes) - 1)))
+        return super().forward(model, batch)
+
+    def finish(self, model: MLP) -> None:
+        self.fold_into(model)
 
     def fold_into(self, model: MLP) -> None:
-        """Write the rescaled weights into the model: the same function, now adapted from by plain SGD."""
-        start = self.start(model)
+        """Write the rescaled weights into the model and reset the scales to 1: the same function, now adapted
+        from by plain SGD."""
+        if not len(self.log_scales):
+            return
+        folded = rescale_units(dict(model.named_parameters()), [s.exp() for s in self.log_scales])
         with torch.no_grad():
-            for name, value in (start or {}).items():
+            for name, value in folded.items():
                 model.get_parameter(name).copy_(value)
-        self.log_scales = nn.ParameterList([nn.Parameter(torch.zeros_like(s)) for s in self.log_scales])
-
-    def extra_repr(self) -> str:
-        return (f"step_weights={self.step_weights}, inner_lr={self.inner_lr:g}, "
-                f"unit_scales={bool(len(self.log_scales))}, relu_smoothing={self.relu_smoothing}, "
-                f"smooth_layers={self.smooth_layers}")
+            for s in self.log_scales:
+                s.zero_()
