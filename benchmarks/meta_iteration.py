@@ -21,11 +21,11 @@ import statistics
 import time
 
 import torch
+from maml_lite.maml_plus import MAMLPlus
+from maml_lite.reptile import Reptile
 
 import maml_lite as ml
 from maml_lite.adapt import mse
-from maml_lite.maml_plus import MAMLPlus
-from maml_lite.reptile import Reptile
 from maml_lite.train import Pretrain
 
 try:

@@ -34,10 +34,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import torch  # noqa: E402
+from maml_lite.metasgd import load_rates  # noqa: E402
 
 import maml_lite as ml  # noqa: E402
 from maml_lite import widgets as mw  # noqa: E402
-from maml_lite.metasgd import load_rates  # noqa: E402
 
 GOAL_MS = 10.0  # compute per update: well under the browser's input-to-redraw (median 57 ms measured)
 
@@ -86,8 +86,9 @@ def main() -> int:
     except (FileNotFoundError, ValueError):
         metasgd = None
     try:  # notebook 07's four: two batched MLPs, two that adapt their own way
-        from maml_lite import anil
         from maml_lite.learned_opt import load_rule
+
+        from maml_lite import anil
 
         anil_net, cavia_net = ml.load_pretrained("anil"), ml.load_pretrained("cavia")
         seven = {"maml": ml.load_pretrained("maml"), "anil": anil_net}

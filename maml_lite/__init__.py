@@ -9,14 +9,14 @@ playground/ is the live playground; cli.py trains a checkpoint from a recipe in 
 teach; this package carries the plumbing they share.
 """
 
-from .adapt import adapt, meta_loss, mse, query_loss
+from .adapt import adapt, meta_loss, mse
 from .checkpoints import save_checkpoint
 from .evaluate import EvalResult, evaluate, task_errors
 from .method import FOMAML, MAML, Method, Pretrain
 from .methods import PRETRAINED, load_checkpoint, load_pretrained, model_card
 from .model import MLP, forward, make_model, predict
 from .tasks import SineTasks, TaskBatch
-from .train import DivergenceError, History, meta_train
+from .train import DivergenceError, meta_train
 
 __all__ = [
     "FOMAML", "MAML", "MLP", "PRETRAINED", "DivergenceError", "EvalResult", "Method", "Pretrain", "SineTasks",

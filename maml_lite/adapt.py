@@ -37,13 +37,20 @@ def task_loss(pred: Tensor, y: Tensor) -> Tensor:
 
 
 def mse(pred: Tensor, y: Tensor) -> Tensor:
-    """Mean squared error per task, summed over tasks. pred, y: (k, 1) or (meta_batch, k, 1)."""
-    return task_loss(pred, y).sum()
+    """Each task's loss, summed over the tasks: task_loss(pred, y).sum(), in one fused call.
+
+    The inner loop differentiates this sum: its gradient with respect to per-task parameters is each task's own.
+    """
+    if y.is_floating_point():
+        return F.mse_loss(pred, y, reduction="sum") / y.shape[-2]  # every task has the same k points
+    return F.cross_entropy(pred.flatten(0, -2), y.flatten(), reduction="sum") / y.shape[-1]
 
 
 def query_loss(pred: Tensor, y: Tensor) -> Tensor:
-    """The meta-objective's mean_i L_query_i: each task's loss, averaged over the tasks."""
-    return task_loss(pred, y).mean()
+    """The meta-objective's mean_i L_query_i: task_loss(pred, y).mean(), in one fused call."""
+    if y.is_floating_point():
+        return F.mse_loss(pred, y)  # every task has the same number of points: the mean of means is the mean
+    return F.cross_entropy(pred.flatten(0, -2), y.flatten())
 
 
 def sgd_step(model: nn.Module, params: Mapping[str, Tensor], x_support: Tensor, y_support: Tensor,
@@ -55,18 +62,24 @@ def sgd_step(model: nn.Module, params: Mapping[str, Tensor], x_support: Tensor, 
     """
     with torch.enable_grad():  # the inner loop needs gradients even inside torch.no_grad()
         params = {n: p if p.requires_grad else p.detach().requires_grad_() for n, p in params.items()}
-        loss = task_loss(predict(model, params, x_support), y_support).sum()  # one gradient per task
+        loss = mse(predict(model, params, x_support), y_support)  # a sum over tasks: one gradient per task
         grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
-    lr = inner_lr if isinstance(inner_lr, Mapping) else dict.fromkeys(params, inner_lr)
-    return {n: p - lr[n] * g for (n, p), g in zip(params.items(), grads)}
+    if isinstance(inner_lr, Mapping):  # one rate per parameter entry: theta - alpha o g
+        return {n: torch.addcmul(p, inner_lr[n], g, value=-1) for (n, p), g in zip(params.items(), grads)}
+    return {n: p.add(g, alpha=-inner_lr) for (n, p), g in zip(params.items(), grads)}  # theta - alpha g
+
+
+def dtype_of(model: nn.Module) -> torch.dtype:
+    """The dtype of a model's parameters (float32 unless converted)."""
+    return next(model.parameters()).dtype
 
 
 def start_params(model: nn.Module, x_support: Tensor, params: Mapping[str, Tensor] | None = None) -> Params:
     """Where adaptation starts: `params` (default the model's own), one per task if x_support is a batch
     (a view with a leading task dimension, no copy)."""
-    params = dict(model.named_parameters()) if params is None else dict(params)
+    own = dict(model.named_parameters())
+    params = own if params is None else dict(params)
     if x_support.dim() == 3:
-        own = dict(model.named_parameters())
         params = {n: p.expand(x_support.shape[0], *p.shape) if p.shape == own[n].shape else p
                   for n, p in params.items()}
     return params
@@ -89,11 +102,11 @@ def adapt(
             meta_batch dimension (one starting point per task).
     Returns the adapted parameters; each has a leading meta_batch dimension if x_support has.
     """
-    check_points(x_support, y_support, like=model)
+    check_points(x_support, y_support, dtype=dtype_of(model))
     check_inner(inner_steps, inner_lr)
-    own = dict(model.named_parameters())
-    if params is not None and params.keys() != own.keys():
-        raise ValueError(f"params must name the model's parameters {sorted(own)}, got {sorted(params)}")
+    names = [n for n, _ in model.named_parameters()]
+    if params is not None and params.keys() != set(names):
+        raise ValueError(f"params must name the model's parameters {sorted(names)}, got {sorted(params)}")
     params = start_params(model, x_support, params)
     for _ in range(inner_steps):
         params = sgd_step(model, params, x_support, y_support, inner_lr, create_graph=not first_order)
@@ -107,6 +120,6 @@ def meta_loss(model: nn.Module, batch: TaskBatch, inner_steps: int = 1, inner_lr
     Its gradient with respect to the model's parameters is the (second-order, or first-order if
     `first_order`) meta-gradient. batch tensors: (meta_batch, k, 1). params: where adaptation starts.
     """
-    check_points(batch.x_query, batch.y_query, "query", like=model)
+    check_points(batch.x_query, batch.y_query, "query", dtype=dtype_of(model))
     adapted = adapt(model, batch.x_support, batch.y_support, inner_steps, inner_lr, first_order, params)
     return query_loss(predict(model, adapted, batch.x_query), batch.y_query)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -98,15 +99,15 @@ def _one_writer(path: Path) -> Iterator[None]:
         os.close(folder)
 
 
-def _write_temp(path: Path, write) -> Path:
-    """Write to a temporary file beside `path` (same file system, so the rename is atomic); its path."""
+def _write_temp(path: Path, data: bytes) -> Path:
+    """Write `data` to a temporary file beside `path` (same file system, so renaming it is atomic); its path."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
     try:
         os.fchmod(fd, 0o666 & ~umask)  # as an ordinary file would be (mkstemp makes it private)
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
@@ -140,17 +141,18 @@ def save_checkpoint(model: nn.Module, path: str | Path, method: nn.Module | None
     payload = {"format": FORMAT, "model": {"kind": model.kind, **model.config()}, "state_dict": state_dict,
                "method": {"name": method.name, "config": config}, "method_state": method_state,
                "card": json.dumps(card)}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)  # in memory first: a write that fails fails cleanly, with the OS's reason
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = (json.dumps(card, indent=2) + "\n").encode()
     with _one_writer(path):
-        temps = [_write_temp(path, lambda f: torch.save(payload, f))]
+        temps = [_write_temp(path, buffer.getvalue())]
         try:
-            temps.append(_write_temp(path, lambda f: f.write(text)))
-        except BaseException:
-            temps[0].unlink()
-            raise
-        os.replace(temps[0], path)  # the card inside is the truth; the JSON beside names the same hash
-        os.replace(temps[1], path.with_suffix(".json"))
+            temps.append(_write_temp(path, (json.dumps(card, indent=2) + "\n").encode()))
+            os.replace(temps[0], path)  # the card inside is the truth; the JSON beside names the same hash
+            os.replace(temps[1], path.with_suffix(".json"))
+        finally:  # interrupted or failed: no temporary file is left behind
+            for temp in temps:
+                temp.unlink(missing_ok=True)
     return card
 
 

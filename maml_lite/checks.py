@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 MAX_INNER_STEPS = 1000  # inner steps one call may take (second order keeps every step's graph in memory)
+MEMORY_LIMIT_GB = 2.0  # what one call may allocate unless MAML_LITE_MEMORY_GB says otherwise (Binder gives 2 GB)
+
+
+def memory_limit() -> int:
+    """Bytes one call may use: MEMORY_LIMIT_GB, or the environment variable MAML_LITE_MEMORY_GB."""
+    text = os.environ.get("MAML_LITE_MEMORY_GB", "")
+    try:
+        gb = float(text) if text else MEMORY_LIMIT_GB
+    except ValueError:
+        raise ValueError(f"MAML_LITE_MEMORY_GB must be a number of gigabytes, e.g. 8, got {text!r}") from None
+    return int(gb * 2**30)
+
+
+def check_memory(what: str, needed: float, lower: str) -> None:
+    """Refuse, before any work, what would need more memory than memory_limit(), naming what to lower."""
+    limit = memory_limit()
+    if needed > limit:
+        raise ValueError(f"{what} would need about {needed / 2**30:.1f} GB of memory, more than the "
+                         f"{limit / 2**30:.1f} GB allowed: lower {lower} (or, if the machine has the memory, "
+                         "raise the limit with the environment variable MAML_LITE_MEMORY_GB)")
 
 
 def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
@@ -30,23 +52,24 @@ def check_float(name: str, value: object, minimum: float = 0.0, strict: bool = F
     return float(value)
 
 
-def check_points(x: Tensor, y: Tensor, what: str = "support", like: object = None, finite: bool = True) -> None:
+def check_points(x: Tensor, y: Tensor, what: str = "support", dtype: object = None, finite: bool = True) -> None:
     """Matching finite points: x float, y real (k, 1) or (meta_batch, k, 1) like x, or class labels.
 
     Class labels are integers y (k,) or (meta_batch, k), with x (k, ...) or (meta_batch, k, ...).
-    like: a model whose parameters' dtype x must have. finite=False skips the one check that costs tensor
+    dtype: the model's dtype, which x must have. finite=False skips the one check that costs tensor
     operations (NaN or inf in the points), for the training loop, where a NaN shows up as a NaN loss.
     """
-    for name, t in ((f"x_{what}", x), (f"y_{what}", y)):
+    for axis, t in (("x", x), ("y", y)):
         if not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            raise TypeError(f"{axis}_{what} must be a torch.Tensor, got {type(t).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"x_{what} must be a floating-point tensor, got {x.dtype}")
     if y.is_floating_point():
-        for name, t in ((f"x_{what}", x), (f"y_{what}", y)):
+        for axis, t in (("x", x), ("y", y)):
             if t.dim() not in (2, 3) or t.shape[-1] != 1:
-                raise ValueError(f"{name} must have shape (k, 1) for one task or (meta_batch, k, 1) for a batch, "
-                                 f"got {tuple(t.shape)}; a 1-D tensor x becomes (k, 1) with x[:, None]")
+                raise ValueError(f"{axis}_{what} must have shape (k, 1) for one task or (meta_batch, k, 1) "
+                                 f"for a batch, got {tuple(t.shape)}; a 1-D tensor x becomes (k, 1) with "
+                                 "x[:, None]")
         if x.shape != y.shape:
             raise ValueError(f"x_{what} and y_{what} must have the same shape, got {tuple(x.shape)} and "
                              f"{tuple(y.shape)}")
@@ -57,11 +80,10 @@ def check_points(x: Tensor, y: Tensor, what: str = "support", like: object = Non
                         f"(meta_batch, k); got {y.dtype} {tuple(y.shape)} for x_{what} {tuple(x.shape)}")
     if (x.shape[-2] if y.is_floating_point() else y.shape[-1]) == 0:
         raise ValueError(f"no {what} points (k = 0): give at least one (x, y) pair")
-    for name, t in ((f"x_{what}", x), (f"y_{what}", y)):
+    for axis, t in (("x", x), ("y", y)):
         if finite and t.is_floating_point() and not t.isfinite().all():
-            raise ValueError(f"{name} contains NaN or inf; remove those points first")
-    dtype = next((p.dtype for p in like.parameters()), x.dtype) if like is not None else x.dtype
-    if x.dtype != dtype:
+            raise ValueError(f"{axis}_{what} contains NaN or inf; remove those points first")
+    if dtype is not None and x.dtype != dtype:
         raise TypeError(f"x_{what} is {x.dtype} but the model is {dtype}; convert one, e.g. x.to({dtype}) "
                         "or model.to(x.dtype)")
 
@@ -102,6 +124,12 @@ def check_hidden(hidden: object) -> tuple[int, ...]:
     return hidden
 
 
+@functools.cache
+def mlp_names(n_layers: int) -> frozenset[str]:
+    """The parameter names of an MLP with n_layers layers: layers.{i}.weight and layers.{i}.bias."""
+    return frozenset(f"layers.{i}.{kind}" for i in range(n_layers) for kind in ("weight", "bias"))
+
+
 def check_forward(params: Mapping[str, Tensor], x: object, activation: object,
                   known: Mapping[str, Callable]) -> list[Callable | None]:
     """The activation to apply after each layer (None after the last) once params and x are an MLP's;
@@ -110,8 +138,7 @@ def check_forward(params: Mapping[str, Tensor], x: object, activation: object,
     Pure Python (no tensor operations), so it costs nothing in the inner loop.
     """
     n_layers = len(params) // 2
-    names = {f"layers.{i}.{kind}" for i in range(n_layers) for kind in ("weight", "bias")}
-    if not n_layers or set(params) != names:
+    if not n_layers or params.keys() != mlp_names(n_layers):
         raise ValueError("params must be an MLP's 'layers.{i}.weight' and 'layers.{i}.bias' for each "
                          f"layer, e.g. dict(model.named_parameters()); got {sorted(params)}")
     n_in = params["layers.0.weight"].shape[-1]
@@ -119,8 +146,11 @@ def check_forward(params: Mapping[str, Tensor], x: object, activation: object,
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"x must be a tensor of shape (n, {n_in}) (or with a leading task dimension), "
                          f"got {got}")
-    acts = list(activation) if isinstance(activation, Sequence) and not isinstance(activation, str) \
-        else [activation] * (n_layers - 1)
+    if isinstance(activation, str):
+        if activation not in known:
+            raise ValueError(f"unknown activation {activation!r}; use one of {sorted(known)} or a function")
+        return [known[activation]] * (n_layers - 1) + [None]
+    acts = list(activation) if isinstance(activation, Sequence) else [activation] * (n_layers - 1)
     if len(acts) != n_layers - 1:
         raise ValueError(f"need one activation per hidden layer ({n_layers - 1}), got {len(acts)}")
     unknown = [a for a in acts if isinstance(a, str) and a not in known]

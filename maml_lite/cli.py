@@ -17,23 +17,40 @@ import inspect
 import platform
 import shlex
 import sys
-import tomllib
 from dataclasses import asdict
 from importlib.resources import files
 from pathlib import Path
 
+import tomllib
 import torch
 
 from .checkpoints import save_checkpoint
-from .evaluate import evaluate
+from .evaluate import evaluate, task_errors
 from .methods import PRETRAINED, build_method, load_pretrained, methods
 from .model import make_model
+from .tasks import SineTasks
 from .train import DivergenceError, meta_train
 
 RECIPES = Path(str(files("maml_lite") / "recipes"))
 TRAINING = ("iterations", "seed", "meta_batch", "k_shot", "k_query", "outer_lr", "schedule")  # meta_train's knobs
-SECTIONS = {"method": None, "model": ("init",), "training": TRAINING, "card": ("eval_tasks", "note")}
+SECTIONS = {"method": None, "model": ("init",), "training": TRAINING,
+            "card": ("eval_tasks", "fresh_tasks", "note")}
 CARD_KS = (5, 10, 20)
+FRESH_SEED = 31415  # tasks no recipe was chosen on and no card is scored on (cards use seed 2017)
+RUNAWAY_MSE = 12.5  # the error of predicting 0 for a task of the largest amplitude, 5^2 / 2
+
+
+def fresh_check(model: torch.nn.Module, method: torch.nn.Module, n_tasks: int, ks: tuple[int, ...] = CARD_KS) -> dict:
+    """The runaway check on fresh tasks: at each K, after 10 inner steps, how many of `n_tasks` tasks diverged
+    (MSE NaN, inf or above 100), how many ended above RUNAWAY_MSE, and the worst error."""
+    out: dict = {"seed": FRESH_SEED, "n_tasks": n_tasks, "steps": 10}
+    for k in ks:
+        batch = SineTasks().sample(n_tasks, k, generator=torch.Generator().manual_seed(FRESH_SEED))
+        errors = task_errors(model, batch, [10], method)[0]
+        out[f"K={k}"] = {"diverged": int(SineTasks.diverged(errors).sum()),
+                         "above_12.5": int((~(errors <= RUNAWAY_MSE)).sum()),
+                         "worst": float(errors.nan_to_num(nan=float("inf")).max())}
+    return out
 
 
 def read_recipe(name_or_path: str) -> dict:
@@ -134,8 +151,10 @@ def main(argv: list[str] | None = None) -> None:
         check_recipe(recipe)
         model, method = build(recipe)
         eval_tasks = recipe.get("card", {}).get("eval_tasks", 1000)
-        if type(eval_tasks) is not int or not 2 <= eval_tasks <= 100_000:
-            raise ValueError(f"[card] eval_tasks must be an int between 2 and 100000, got {eval_tasks!r}")
+        fresh_tasks = recipe.get("card", {}).get("fresh_tasks", 10_000)
+        for key, value in (("eval_tasks", eval_tasks), ("fresh_tasks", fresh_tasks)):
+            if type(value) is not int or not 2 <= value <= 100_000:
+                raise ValueError(f"[card] {key} must be an int between 2 and 100000, got {value!r}")
     except (TypeError, ValueError) as e:
         ap.error(str(e))
     problem = _check_out(args.out)
@@ -149,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     except (TypeError, ValueError) as e:
         ap.error(str(e))
     method.finish(model)
-    print(f"trained in {history.seconds:.0f} s; scoring the card on {eval_tasks} tasks per K...")
+    print(f"trained in {history.seconds:.0f} s; scoring the card on {eval_tasks} tasks per K, and {fresh_tasks} "
+          "fresh ones for runaways...")
     card = {
         "name": args.out.stem, "method": method.name, "recipe": recipe,
         "command": shlex.join(["python", "-m", "maml_lite.cli", *argv]),
@@ -157,11 +177,13 @@ def main(argv: list[str] | None = None) -> None:
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "final_train_loss": history.loss[-1] if history.loss else None,
         "evaluation": {f"K={k}": asdict(evaluate(model, k, n_tasks=eval_tasks, method=method)) for k in CARD_KS},
+        "fresh_tasks": fresh_check(model, method, fresh_tasks),
     }
     save_checkpoint(model, args.out, method, card)  # both files or neither: an interrupted write keeps the old pair
     for k, table in card["evaluation"].items():
+        fresh = card["fresh_tasks"][k]
         print(k, f"{table['metric']} after 0/1/5/10 steps:", [round(table["mean"][s], 3) for s in (0, 1, 5, 10)],
-              "diverged at 10:", table["diverged"][10])
+              f"diverged at 10: {table['diverged'][10]} of {eval_tasks}, {fresh['diverged']} of {fresh_tasks} fresh")
     print(f"wrote {args.out} and {args.out.with_suffix('.json')} ({history.seconds:.0f} s of training)")
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .checks import check_int, check_steps
+from .adapt import dtype_of
+from .checks import check_int, check_memory, check_steps, memory_limit
 from .method import MAML, Method
 from .tasks import SineTasks, TaskBatch
 
@@ -57,16 +58,23 @@ def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range
 
     batch: the tasks with their K support points. Each task is adapted from the model by `method` (default:
     SGD at 0.01, as MAML adapts), nothing differentiated through, and scored where the task family says
-    (sine: the whole true curve) after each count in `steps` (ascending). Tasks go through `method.eval_chunk`
-    at a time, so memory does not grow with their number. `evaluate` averages these.
+    (sine: the whole true curve) after each count in `steps` (ascending). Tasks go through a chunk at a time
+    (`method.eval_chunk`, fewer if memory is short), so memory does not grow with their number. `evaluate`
+    averages these.
     """
     steps = check_steps(steps, ascending=True)
     method, tasks = MAML() if method is None else method, SineTasks() if tasks is None else tasks
-    x_eval, y_eval = tasks.eval_points(batch)
-    errors, n_tasks, chunk = [], x_eval.shape[0], method.eval_chunk
+    dtype = dtype_of(model)  # a float64 model is scored on float64 tasks
+    x_eval, y_eval = (t.to(dtype) if t.is_floating_point() else t for t in tasks.eval_points(batch))
+    x_support, y_support = (t.to(dtype) if t.is_floating_point() else t for t in (batch.x_support, batch.y_support))
+    n_tasks, k, n_eval = x_eval.shape[0], x_support.shape[1], x_eval.shape[1]
+    per_task = method.bytes_per_task(model, k + n_eval, 1) + 4 * (steps[-1] + 1) * y_eval[0].numel()
+    check_memory(f"adapting one task to {k} points", per_task, "k_shot")
+    chunk = max(1, min(method.eval_chunk, memory_limit() // per_task))  # tasks adapted at once
+    errors = []
     for i in range(0, n_tasks, chunk):
         part = slice(i, i + chunk)
-        pred = method.trajectory(model, batch.x_support[part], batch.y_support[part], x_eval[part], steps[-1])
+        pred = method.trajectory(model, x_support[part], y_support[part], x_eval[part], steps[-1])
         errors.append(tasks.score(pred[steps], y_eval[part]))
     return torch.cat(errors, dim=1)
 

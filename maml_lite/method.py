@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from .adapt import Rate, query_loss, sgd_step, start_params
+from .adapt import Rate, dtype_of, query_loss, sgd_step, start_params
 from .checks import MAX_INNER_STEPS, check_inner, check_int, check_points
 from .model import make_model, predict
 from .tasks import TaskBatch
@@ -38,8 +38,9 @@ State = Any  # whatever a method adapts: a dict of weights, a head, a context, w
 
 def check_batch(batch: TaskBatch, model: nn.Module) -> None:
     """A meta-batch's shapes and dtype, checked without tensor operations (so, once per call, for free)."""
-    check_points(batch.x_support, batch.y_support, like=model, finite=False)
-    check_points(batch.x_query, batch.y_query, "query", like=model, finite=False)
+    dtype = dtype_of(model)
+    check_points(batch.x_support, batch.y_support, dtype=dtype, finite=False)
+    check_points(batch.x_query, batch.y_query, "query", dtype=dtype, finite=False)
     if batch.x_support.dim() != batch.x_query.dim() or batch.x_support.shape[0] != batch.x_query.shape[0]:
         raise ValueError("a meta-batch's support and query points need the same leading meta_batch dimension, "
                          f"got {tuple(batch.x_support.shape)} and {tuple(batch.x_query.shape)}")
@@ -109,10 +110,18 @@ class Method(nn.Module):
         """
         check_int("steps", steps, 0, MAX_INNER_STEPS)
         if x_support.shape[1]:
-            check_points(x_support, y_support, like=model)
+            check_points(x_support, y_support, dtype=dtype_of(model))
         states = self.states(model, x_support, y_support, steps if x_support.shape[1] else 0)
         out = torch.stack([self.predict(model, state, x) for state in states])
         return out.expand(steps + 1, *out.shape[1:])
+
+    def bytes_per_task(self, model: nn.Module, n_points: int, steps_kept: int) -> int:
+        """About how much memory one task takes while adapting on n_points points with the graph of
+        `steps_kept` steps alive (training keeps them all; evaluation one): the network's activations for every
+        point (x8 for what autograd keeps) and the adapted parameters (x4: weights, gradients, updates)."""
+        per_point = getattr(model, "floats_per_point", lambda: 0)()
+        floats = 8 * per_point * n_points + 4 * sum(p.numel() for p in model.parameters())
+        return 4 * floats * max(steps_kept, 1)
 
     def finish(self, model: nn.Module) -> None:
         """Called once after meta-training, before the model is saved (e.g. to fold learned scales into it)."""

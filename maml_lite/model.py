@@ -73,6 +73,10 @@ class MLP(nn.Module):
         """This network's function with other (possibly per-task) parameters: `forward` with its activation."""
         return forward(params, x, self.activation)
 
+    def floats_per_point(self) -> int:
+        """Numbers the forward pass computes per input point (every layer's output), for memory estimates."""
+        return sum(self.sizes[1:])
+
     def config(self) -> dict:
         """The arguments that rebuild this architecture: MLP(**config)."""
         return {"sizes": list(self.sizes), "activation": self.activation}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .checks import check_int
+from .checks import check_int, check_memory
 
 # A sine task counts as diverged when its grid MSE is NaN, inf or above this: eight times the error of
 # predicting y = 0 for a task of the largest amplitude (5^2 / 2 = 12.5). SGD that overshoots lands far above.
@@ -68,6 +68,8 @@ class SineTasks:
         check_int("meta_batch", meta_batch, 1)
         check_int("k_shot", k_shot, 1)
         check_int("k_query", k_query, 0)
+        check_memory(f"{meta_batch} tasks of {k_shot + k_query} points", 16 * meta_batch * (k_shot + k_query),
+                     "the number of tasks or k_shot")  # x, y and two temporaries, 4 bytes each
 
         def uniform(shape: tuple[int, ...], lo_hi: tuple[float, float]) -> Tensor:
             lo, hi = lo_hi

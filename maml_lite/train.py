@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checks import check_float, check_int
+from .checks import check_float, check_int, check_memory
 from .method import FOMAML, MAML, Pretrain
 from .tasks import SineTasks
 
@@ -88,11 +88,15 @@ def meta_train(model: nn.Module, method: str | nn.Module = "maml", iterations: i
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
 
+    steps_kept = getattr(method, "inner_steps", 1)
+    check_memory(f"one iteration of {meta_batch} tasks x {k_shot + k_query} points x {steps_kept} inner steps",
+                 meta_batch * method.bytes_per_task(model, k_shot + k_query, steps_kept)
+                 if hasattr(method, "bytes_per_task") else 0, "meta_batch, k_shot, k_query or inner_steps")
     generator = torch.Generator().manual_seed(seed)
     params = [p for p in (*model.parameters(), *method.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=outer_lr, fused=True)
-    decay = (lambda i: 0.5 * (1 + math.cos(math.pi * i / max(iterations, 1)))) if schedule == "cosine" else (lambda i: 1.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
+    cosine = lambda i: 0.5 * (1 + math.cos(math.pi * i / max(iterations, 1)))  # noqa: E731
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine if schedule == "cosine" else lambda i: 1.0)
     history = History(type(method).__name__)
     running, done, start = 0.0, 0, time.perf_counter()
     bar = tqdm(range(1, iterations + 1), desc=history.objective, disable=not progress, leave=False)
@@ -101,11 +105,14 @@ def meta_train(model: nn.Module, method: str | nn.Module = "maml", iterations: i
             batch = tasks.sample(meta_batch, k_shot, k_query, generator=generator)
             optimizer.zero_grad()
             loss = method(model, batch)
+            if not (isinstance(loss, torch.Tensor) and loss.dim() == 0 and loss.requires_grad):
+                raise TypeError(f"{type(method).__name__} must return the loss as a scalar tensor that depends on "
+                                f"the parameters, got {type(loss).__name__} {getattr(loss, 'shape', loss)}")
             value = loss.item()
             if math.isfinite(value):
-                loss.backward()
-            if not (math.isfinite(value) and torch.nn.utils.get_total_norm(
-                    [p.grad for p in params if p.grad is not None]).isfinite()):
+                loss.backward()  # the sum of every gradient entry is finite only if each one is:
+            grads = [p.grad.reshape(-1) for p in params if p.grad is not None]
+            if not (math.isfinite(value) and (not grads or torch.cat(grads).sum().isfinite())):
                 what = "meta-gradient" if math.isfinite(value) else "loss"
                 raise DivergenceError(_diverged(it, what, method, outer_lr), history)
             optimizer.step()

@@ -189,16 +189,33 @@ def test_adapt_works_inside_no_grad():
     assert all(torch.isfinite(p).all() for p in adapted.values())
 
 
+class BlowsUpAt(ml.MAML):
+    """MAML whose loss becomes NaN at one iteration: a divergence at a known moment."""
+
+    def __init__(self, iteration: int) -> None:
+        super().__init__()
+        self.at, self.calls = iteration, 0
+
+    def config(self) -> dict:
+        return {}
+
+    def forward(self, model, batch):
+        self.calls += 1
+        loss = super().forward(model, batch)
+        return loss * math.nan if self.calls == self.at else loss
+
+
 def test_a_divergence_keeps_the_history_so_far():
-    model = ml.make_model()  # seeded by conftest; this recipe runs for about 100 iterations, then blows up
+    model = ml.make_model()
     calls = []
     with pytest.raises(ml.DivergenceError) as info:
-        ml.meta_train(model, ml.MAML(inner_steps=5, inner_lr=0.05), iterations=300, outer_lr=0.07, log_every=5,
+        ml.meta_train(model, BlowsUpAt(23), iterations=300, log_every=5,
                       callback=lambda h: calls.append(len(h.loss)), progress=False)
     history = info.value.history
-    assert history.loss and history.iterations == [5 * (i + 1) for i in range(len(history.loss))]
-    assert len(history.loss) == calls[-1] and all(math.isfinite(v) for v in history.loss)
-    assert "iteration" in str(info.value) and "error.history" in str(info.value)
+    assert history.iterations == [5, 10, 15, 20] and calls == [1, 2, 3, 4]
+    assert all(math.isfinite(v) for v in history.loss)
+    assert "iteration 23" in str(info.value) and "the loss became NaN" in str(info.value)
+    assert "error.history" in str(info.value)
 
 
 def payload(**changes):
@@ -277,10 +294,12 @@ def test_a_pickled_model_is_refused_with_what_to_do_instead(tmp_path):
     (["--recipe", "maml", "--set", "iterations=5"], "SECTION.KEY=VALUE"),
     (["--recipe", "maml", "--set", "optimizer.lr=5"], "unknown recipe section [optimizer]"),
 ])
-def test_cli_refuses_bad_recipes_before_training(tmp_path, capsys, args, message):
-    """Every value a recipe holds is read by something, and checked in seconds, before any training."""
+def test_cli_refuses_bad_recipes_before_training(tmp_path, capsys, monkeypatch, args, message):
+    """Every value a recipe holds is read by something, and checked in seconds, before any training (if the
+    checks went, training would start: that fails here at once, not after minutes)."""
     from maml_lite.cli import main
 
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda *a, **k: pytest.fail("training started before the checks"))
     out = tmp_path / "m.pt"
     with pytest.raises(SystemExit) as info:
         main([*args, "--set", "training.iterations=100000", "--out", str(out)])
@@ -299,3 +318,81 @@ def test_cli_tries_the_output_path_before_training(tmp_path, capsys, where):
     err = capsys.readouterr().err
     assert info.value.code == 2 and ("--out" in err or "cannot write" in err)
     assert "Traceback" not in err
+
+
+class NonFiniteGradient(torch.autograd.Function):
+    """Identity forward; a NaN gradient backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * math.inf
+
+
+class OwnParameterBlowsUpAt(ml.MAML):
+    """MAML with a parameter of its own whose gradient becomes NaN at one iteration (the model's stay finite)."""
+
+    def __init__(self, iteration: int) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(3))
+        self.at, self.calls = iteration, 0
+
+    def config(self) -> dict:
+        return {}
+
+    def forward(self, model, batch):
+        self.calls += 1
+        loss = super().forward(model, batch)
+        scale = NonFiniteGradient.apply(self.scale) if self.calls == self.at else self.scale
+        return loss + 0.0 * scale.sum()
+
+
+def test_divergence_in_the_methods_own_parameters_is_caught_at_once():
+    """meta_train checks the gradients of the method's own parameters too, not only the model's: the error comes at
+    the iteration that went wrong, names the meta-gradient, and no parameter is stepped with it."""
+    model, method = ml.make_model(), OwnParameterBlowsUpAt(4)
+    with pytest.raises(ml.DivergenceError, match="iteration 4: the meta-gradient became NaN or inf"):
+        ml.meta_train(model, method, iterations=10, log_every=1, progress=False)
+    assert torch.isfinite(method.scale).all() and all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("loss, message", [
+    (lambda m, b: 1.5, "float"),
+    (lambda m, b: ml.MAML()(m, b).expand(3), r"torch.Size\(\[3\]\)"),
+])
+def test_a_method_must_return_a_scalar_loss(loss, message):
+    class Odd(ml.MAML):
+        def forward(self, model, batch):
+            return loss(model, batch)
+
+    with pytest.raises(TypeError, match=f"Odd must return the loss as a scalar tensor.*{message}"):
+        ml.meta_train(ml.make_model(), Odd(), iterations=2, progress=False)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: ml.meta_train(ml.make_model(), "maml", 1, meta_batch=10**9, progress=False), "lower meta_batch"),
+    (lambda: ml.evaluate(ml.make_model(), k_shot=10**9, n_tasks=2), "k_shot"),
+    (lambda: ml.evaluate(ml.make_model(), k_shot=10**6, n_tasks=2), "lower k_shot"),
+    (lambda: ml.meta_train(ml.make_model(), ml.MAML(inner_steps=1000), 1, meta_batch=1000, k_shot=100,
+                           progress=False), "inner_steps"),
+])
+def test_memory_is_checked_before_it_is_spent(call, message, monkeypatch):
+    """What would not fit is refused in milliseconds, naming the argument to lower and how to raise the limit."""
+    with pytest.raises(ValueError, match=f"GB of memory.*{message}.*MAML_LITE_MEMORY_GB"):
+        call()
+    monkeypatch.setenv("MAML_LITE_MEMORY_GB", "lots")
+    with pytest.raises(ValueError, match="MAML_LITE_MEMORY_GB must be a number"):
+        call()
+
+
+def test_evaluate_runs_many_tasks_and_a_float64_model_without_running_out_of_memory():
+    """Tasks are adapted a chunk at a time: 100,000 tasks need no more memory than 100; a float64 model is
+    simply scored in float64."""
+    model = ml.make_model()
+    many = ml.evaluate(model, 5, steps=[0, 1], n_tasks=100_000)
+    assert many.n_tasks == 100_000 and all(math.isfinite(m) for m in many.mean)
+    torch.testing.assert_close(torch.tensor(ml.evaluate(model.double(), 5, [0, 1], n_tasks=20).mean),
+                               torch.tensor(ml.evaluate(model.float(), 5, [0, 1], n_tasks=20).mean), rtol=1e-5, atol=0)

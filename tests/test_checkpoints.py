@@ -3,11 +3,13 @@
 Bars (paper, Finn et al. 2017, Table 2, K=5: MAML 0.67 / 0.38 / 0.35 after 1 / 5 / 10 steps):
 the paper-recipe MAML matches the paper; the tuned MAML (maml_plus) beats it beyond its 95% CI at every
 step count and meets the stretch bar 0.50 / 0.30 / 0.25 (the paper-recipe MAML does not: strict xfail);
-no MAML, FOMAML, Reptile or baseline task ever becomes non-finite, and no MAML task runs away among 10,000
-more; FOMAML and Reptile clearly better than the pretrained baseline at every step count; the baseline shows
-the paper's gap (K=5, 1 step > 2). Notebook 07's checkpoints, each adapted its own way: the meta-learner (learned
-start and update) below MAML at K=5 after 1, 5 and 10 steps (issue 17's goal), CAVIA clearly below MAML, ANIL
-behind MAML after one step but ahead of the baseline from five, and none of them with a diverged task.
+no task of the card's 1000 diverges within ten steps for any checkpoint but Meta-SGD; on fresh tasks (seed
+31415: no recipe was chosen on them and no card is scored on them) every card's runaway counts are recomputed
+exactly, so a card cannot claim fewer runaways than there are; FOMAML and Reptile clearly better than the
+pretrained baseline at every step count; the baseline shows the paper's gap (K=5, 1 step > 2). Notebook 07's
+checkpoints, each adapted its own way: the meta-learner (learned start and update) below MAML at K=5 after 1, 5
+and 10 steps (issue 17's goal), CAVIA clearly below MAML, ANIL behind MAML after one step but ahead of the
+baseline from five.
 """
 
 import functools
@@ -17,31 +19,29 @@ import pytest
 import torch
 
 import maml_lite as ml
-from maml_lite.checkpoints import read_checkpoint, shipped
-from maml_lite.cli import METHODS, scoring
-from maml_lite.evaluate import DIVERGED_MSE
+from maml_lite.checkpoints import card_file_matches
+from maml_lite.cli import FRESH_SEED, RUNAWAY_MSE, fresh_check
+from maml_lite.methods import methods, shipped
 from maml_lite.plots import PAPER_TABLE2
 
 N_TASKS = 1000
 SHIPPED = list(ml.PRETRAINED)
 # Meta-SGD is left out: its rates are learned for ONE step (notebook 06)
 STABLE = ["maml", "maml_plus", "fomaml", "reptile", "pretrain", "anil", "cavia", "lstm_opt", "meta_learner"]
-# Tasks never used to choose a recipe: maml_plus was chosen on seed 123 (docs/maml_plus.md), cards use seed 2017.
-FRESH_SEED = 31415
+LEARNED = ("lstm_opt", "meta_learner")  # their rule runs on all 1761 numbers per task: fresh checks at K=5 only
 
 
 @functools.cache
 def result(name: str, k_shot: int) -> ml.EvalResult:
     """The checkpoint adapted its own way (SGD, learned rates, head only, context, learned rule), as its card says."""
     torch.set_num_threads(1)
-    card = ml.model_card(name)
-    how = scoring(card["method"], *read_checkpoint(shipped(name)), card["config"]["inner_lr"])
-    return ml.evaluate(ml.load_pretrained(name), k_shot, n_tasks=N_TASKS, **how)
+    model, method = ml.load_pretrained(name)
+    return ml.evaluate(model, k_shot, n_tasks=N_TASKS, method=method)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_loads_as_a_sine_regressor(name):
-    model = ml.load_pretrained(name)
+    model, _ = ml.load_pretrained(name)
     assert isinstance(model, torch.nn.Module)
     x = torch.linspace(-5, 5, 7)[:, None]
     x = torch.cat([x, torch.zeros(7, model.sizes[0] - 1)], dim=1)  # CAVIA's network also reads its context
@@ -76,9 +76,8 @@ def card_slack(table: dict) -> dict[str, list[float]]:
 def test_model_card_matches_a_fresh_evaluation(name):
     """Every figure of the card's evaluation, recomputed: means, CIs, medians, diverged counts, task counts."""
     card = ml.model_card(name)
-    assert card["name"] == name and card["method"] in METHODS and card["training_seconds"] > 0
-    command = card["command"]
-    assert command.startswith("python -m maml_lite.cli ") and f"--out maml_lite/checkpoints/{name}.pt" in command
+    assert card["name"] == name and card["method"] in methods() and card["training_seconds"] > 0
+    assert card_file_matches(shipped(name)), f"{name}.json is not the card inside {name}.pt"
     for k in (5, 10, 20):
         table, ours = card["evaluation"][f"K={k}"], result(name, k)
         assert (table["k_shot"], table["n_tasks"], table["steps"]) == (k, N_TASKS, list(range(11)))
@@ -91,7 +90,7 @@ def test_the_card_check_catches_figures_from_other_tasks():
     """The slack is no blanket: the same weights scored on other tasks (seed 2018) fail every field of the check."""
     torch.set_num_threads(1)
     table = ml.model_card("maml")["evaluation"]["K=20"]
-    other = ml.evaluate(ml.load_pretrained("maml"), 20, n_tasks=N_TASKS, seed=2018)
+    other = ml.evaluate(ml.load_pretrained("maml")[0], 20, n_tasks=N_TASKS, seed=2018)
     for field, slack in card_slack(table).items():
         assert not same_figures(table[field], getattr(other, field), slack), field
 
@@ -106,35 +105,39 @@ def test_no_task_diverges_within_ten_steps(name, k_shot):
     assert ten < one, f"{name} K={k_shot}: mean {ten:.3g} after 10 steps, {one:.3g} after 1"
 
 
-@functools.cache
-def fresh_errors(name: str, k_shot: int) -> torch.Tensor:
-    """Each of 10,000 fresh tasks' error after ten steps. Fresh: never used to choose a recipe (maml_plus was chosen
-    on seed 123, docs/maml_plus.md) and not the cards' tasks (seed 2017)."""
-    torch.set_num_threads(1)
-    batch = ml.SineTasks().sample(10_000, k_shot, generator=torch.Generator().manual_seed(FRESH_SEED))
-    return ml.task_errors(ml.load_pretrained(name), batch, steps=[10])[0]
-
-
 @pytest.mark.parametrize("k_shot", [5, 10, 20])
-@pytest.mark.parametrize("name", ["maml", "maml_plus"])
-def test_no_maml_task_diverges_among_ten_thousand_fresh_ones(name, k_shot):
-    """A sharpened MAML start can send about 1 task in 10,000 far off within ten steps (seen while tuning maml_plus:
-    errors of 690 to 5e28), too rare for the 1000 test tasks to show. None may diverge (error > DIVERGED_MSE)."""
-    errors = fresh_errors(name, k_shot)
-    assert (errors <= DIVERGED_MSE).all(), f"{name} K={k_shot}: {int((~(errors <= DIVERGED_MSE)).sum())} diverged"
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_cards_runaway_counts_on_fresh_tasks_are_exact(name, k_shot):
+    """Recomputed on the same fresh tasks: how many diverged (MSE NaN, inf or > 100) and how many ended above
+    12.5 after ten steps, exactly as the card says, and its worst error within rounding. The README and notebooks
+    quote these counts (e.g. ANIL: a few of 10,000 at K=5), so a card that hid one would fail here."""
+    if name in LEARNED and k_shot != 5:
+        pytest.skip("the learned rules' fresh check costs about a minute per K: K=5 is rechecked, 10 and 20 not")
+    torch.set_num_threads(1)
+    fresh = ml.model_card(name)["fresh_tasks"]
+    assert fresh["seed"] == FRESH_SEED and fresh["steps"] == 10 and fresh["n_tasks"] >= 2000
+    model, method = ml.load_pretrained(name)
+    table = fresh[f"K={k_shot}"]
+    ours = fresh_check(model, method, fresh["n_tasks"], ks=(k_shot,))[f"K={k_shot}"]
+    assert (ours["diverged"], ours["above_12.5"]) == (table["diverged"], table["above_12.5"]), (name, ours, table)
+    assert ours["worst"] == pytest.approx(table["worst"], rel=1e-3) or not math.isfinite(table["worst"])
 
 
-@pytest.mark.parametrize("name, k_shot", [
-    ("maml", 5), ("maml", 10), ("maml", 20), ("maml_plus", 10), ("maml_plus", 20),
-    pytest.param("maml_plus", 5, marks=pytest.mark.xfail(
-        strict=True, reason="on these fresh tasks one K=5 task ends at 17.1 after ten steps (docs/maml_plus.md)")),
-])
-def test_no_maml_task_runs_away_among_ten_thousand_fresh_ones(name, k_shot):
-    """The stricter bar: every task's error after ten steps below 12.5, the error of predicting 0 for a task of the
-    largest amplitude (5^2 / 2). maml_plus met it only on the tasks its recipe was chosen on; on fresh ones it misses
-    it at K=5 by one task in 10,000 (the xfail is strict: it fails when that changes)."""
-    worst = fresh_errors(name, k_shot).max().item()
-    assert worst < 5.0 ** 2 / 2, f"{name} K={k_shot}: worst task after 10 steps {worst:.3g}"
+@pytest.mark.parametrize("name", ["maml", "fomaml", "cavia", "lstm_opt", "meta_learner"])
+def test_these_never_run_away_on_fresh_tasks(name):
+    """The README's claim: no fresh task diverges or ends above 12.5 at any K for these (read off their cards,
+    which the test above recomputes)."""
+    fresh = ml.model_card(name)["fresh_tasks"]
+    assert all(fresh[f"K={k}"]["diverged"] == fresh[f"K={k}"]["above_12.5"] == 0 for k in (5, 10, 20)), fresh
+
+
+def test_rare_runaways_are_reported_not_hidden():
+    """What the fresh tasks show and README reports: the tuned MAML ends one K=5 task of 10,000 above 12.5; ANIL
+    and Reptile send a few K=5 tasks far off; none of them at K=20."""
+    cards = {name: ml.model_card(name)["fresh_tasks"] for name in ("maml_plus", "anil", "reptile")}
+    assert cards["maml_plus"]["K=5"]["above_12.5"] >= 1 and cards["anil"]["K=5"]["diverged"] >= 1
+    assert all(card["K=20"]["diverged"] == 0 for card in cards.values())
+    assert RUNAWAY_MSE == 5.0 ** 2 / 2
 
 
 @pytest.mark.parametrize("step", [1, 5, 10])
@@ -196,12 +199,11 @@ def test_the_learned_optimiser_with_a_learned_start_beats_maml_at_k5(step):
 def test_the_meta_learner_beats_maml_task_by_task_beyond_the_paired_confidence_interval():
     """The two means' intervals overlap after one step, so compare on the same 1000 tasks, task by task: the mean
     difference plus its 95% CI must stay below zero after 1, 5 and 10 steps."""
-    from maml_lite.learned_opt import load_rule, task_errors
-
     torch.set_num_threads(1)
     batch = ml.SineTasks().sample(N_TASKS, 5, generator=torch.Generator().manual_seed(2017))
-    start, rule = load_rule("meta_learner")
-    diff = task_errors(start, rule, batch, [1, 5, 10]) - ml.task_errors(ml.load_pretrained("maml"), batch, [1, 5, 10])
+    start, learned = ml.load_pretrained("meta_learner")
+    maml, _ = ml.load_pretrained("maml")
+    diff = ml.task_errors(start, batch, [1, 5, 10], learned) - ml.task_errors(maml, batch, [1, 5, 10])
     for step, d in zip((1, 5, 10), diff):
         mean, ci = d.mean().item(), 1.96 * d.std().item() / math.sqrt(N_TASKS)
         assert mean + ci < 0, f"{step} steps: meta-learner minus MAML {mean:.3f} +- {ci:.3f}"

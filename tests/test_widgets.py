@@ -7,11 +7,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from maml_lite.metasgd import load_rates
 from torch import nn
 
 import maml_lite as ml
 from maml_lite import widgets as mw
-from maml_lite.metasgd import load_rates
 
 
 @pytest.fixture(scope="module")

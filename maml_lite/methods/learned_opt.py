@@ -29,6 +29,7 @@ from ..checks import MAX_INNER_STEPS, check_int
 from ..method import Method
 from ..model import Params, predict
 
+
 def preprocess(g: Tensor, p: float = 10.0) -> Tensor:
     """(log|g| / p, sign g) where |g| >= e^-p, else (-1, e^p g): (...,) -> (..., 2). Andrychowicz et al., app. A."""
     big = g.abs() >= math.exp(-p)
