@@ -2,9 +2,10 @@
 
 A method says three things; everything else follows from them, the same way for every method:
 
-    start(model, x_support)                          -> state_0    where each task's adaptation starts
-    step(model, state, x_support, y_support, second) -> state_s+1  one inner step on the support points
-    predict(model, state, x)                         -> the adapted model's predictions on x
+    start(model, x_support)                    -> state_0     where each task's adaptation starts
+    step(model, state, x_support, y_support,   -> state_s+1   one inner step on the support points,
+         create_graph)                                        differentiable if create_graph (second order)
+    predict(model, state, x)                   -> the adapted model's predictions on x
 
     forward(model, batch)    its meta-training loss: the query loss after `inner_steps` steps, differentiated
                              through the steps (second order) unless `first_order`; meta_train minimises it
