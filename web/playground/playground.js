@@ -24,7 +24,10 @@
   for (let i = 0; i < N; i++) grid[i] = X_LO + (X_HI - X_LO) * i / (N - 1);  // numpy.linspace(-5, 5, 200)
 
   // ------------------------------------------------------------------------------------------ state
-  const asked = new URLSearchParams(location.search).get("models");
+  const query = new URLSearchParams(location.search), asked = query.get("models");
+  if (query.has("embed")) {  // in a frame (the slides, the book): no heading, introduction or footer
+    for (const el of document.querySelectorAll("h1, .lede, .foot")) el.hidden = true;
+  }
   const firstShown = asked ? asked.split(",").filter((n) => byName[n]) : models.filter((m) => m.notebook === "04")
     .map((m) => m.name);
   const S = {
