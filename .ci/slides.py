@@ -274,23 +274,34 @@ def _playground_models(nb: dict, model_id: str) -> list[str]:
     return names
 
 
+def static_output(nb: dict, output: dict, playground: str) -> dict:
+    """`output` for a page with no kernel: a maml_lite Playground widget becomes the static playground at the URL
+    `playground` (web/playground/index.html copied there) in a frame, with the same models; another widget a note;
+    anything else is kept."""
+    view = output.get("data", {}).get(WIDGET_VIEW)
+    if view is None:
+        return output
+    names = _playground_models(nb, view.get("model_id", ""))
+    html = (f'<iframe class="static-playground" src="{playground}?embed=1&models={",".join(names)}" '
+            f'title="the playground, running in the browser" loading="lazy"></iframe>' if names else
+            "<p><i>An interactive widget: run the notebook to use it.</i></p>")
+    return {"output_type": "display_data", "metadata": {}, "data": {"text/html": html}}
+
+
+def without_widgets(nb: dict, playground: str) -> dict:
+    """A copy of `nb` for a page with no kernel (static_output on every output), loading no widget manager."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"] = [static_output(nb, o, playground) for o in cell.get("outputs", [])]
+    nb["metadata"].pop("widgets", None)
+    return nb
+
+
 def deck_outputs(nb: dict, cell: dict) -> list[dict]:
-    """What a code cell shows on a slide: its outputs, the playground widget as the static playground, other
-    widgets (which need a kernel) as a note."""
-    out = []
-    for output in cell.get("outputs", []):
-        view = output.get("data", {}).get(WIDGET_VIEW)
-        if view is None:
-            if output["output_type"] == "stream" and output.get("name") == "stderr":
-                continue  # warnings and progress bars are not for the audience
-            out.append(output)
-            continue
-        names = _playground_models(nb, view.get("model_id", ""))
-        html = (f'<iframe class="static-playground" src="playground/index.html?embed=1&models={",".join(names)}" '
-                f'title="the playground, running in the browser"></iframe>' if names else
-                "<p><i>An interactive widget: run the notebook to use it.</i></p>")
-        out.append({"output_type": "display_data", "metadata": {}, "data": {"text/html": html}})
-    return out
+    """What a code cell shows on a slide: its outputs but stderr (warnings, progress bars), widgets made static."""
+    return [static_output(nb, o, "playground/index.html") for o in cell.get("outputs", [])
+            if not (o["output_type"] == "stream" and o.get("name") == "stderr")]
 
 
 def _markdown_cell(text: str) -> dict:

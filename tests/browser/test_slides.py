@@ -160,3 +160,70 @@ def test_maths_renders_offline(all_slides):
     assert not raw, [(s["deck"], s["h"], s["v"], s["title"][:40]) for s in raw]
     leaked = sorted({u for s in all_slides for u in s["outside"]})
     assert not leaked, f"the decks fetch from outside the server: {leaked[:5]}"
+
+
+# ------------------------------------------------------------------------------------------------ the book
+BOOK_MATHS_JS = """async () => {
+  if (window.MathJax && MathJax.startup) await MathJax.startup.promise;
+  const main = document.querySelector('main, article, .bd-article') || document.body;
+  const prose = main.cloneNode(true);  // the text, without code (whose strings may hold TeX)
+  for (const code of prose.querySelectorAll('pre, code, .cell_input, .cell_output')) code.remove();
+  document.body.appendChild(prose);
+  const text = prose.innerText;
+  prose.remove();
+  return {typeset: main.querySelectorAll('mjx-container').length,
+          math: main.querySelectorAll('.math').length,
+          untypeset: [...main.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length,
+          raw_tex: (text.match(/\\$\\$|\\\\\\(|\\\\\\[|\\\\frac|\\\\theta|\\\\nabla/g) || []).length};
+}"""
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book") / "html"
+    subprocess.run([sys.executable, str(ROOT / ".ci" / "book.py"), "--out", str(out)], check=True,
+                   capture_output=True, text=True)
+    httpd, base = serve(out)
+    yield base
+    httpd.shutdown()
+
+
+def test_the_book_renders_maths_and_the_playground_offline(book):
+    """The website with the network cut: maths typeset by the vendored MathJax, the playground live in its pages."""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        outside, errors = [], []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def route(r):
+            if r.request.url.startswith(book):
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                r.abort()
+        page.route("**/*", route)
+        try:
+            for name in ("02_maml", "05_unrolling"):
+                page.goto(f"{book}/notebooks/{name}.html")
+                maths = page.evaluate(BOOK_MATHS_JS)
+                assert maths["typeset"] >= 10 and maths["untypeset"] == 0 and maths["raw_tex"] == 0, (name, maths)
+            page.goto(f"{book}/notebooks/02_maml.html#the-objective-be-good-after-a-gradient-step")
+            page.evaluate(BOOK_MATHS_JS)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "book_offline_maths.png"))
+            for url, models in (("notebooks/04_live_adaptation.html", 5), ("notebooks/07_beyond_maml.html", 4),
+                                ("playground.html", 5)):
+                page.goto(f"{book}/{url}")
+                frame_el = page.locator("iframe.static-playground").first
+                frame_el.scroll_into_view_if_needed()
+                frame = frame_el.element_handle().content_frame()
+                frame.wait_for_function("document.querySelectorAll('.maml-mse').length > 0 && [...document"
+                                        ".querySelectorAll('.maml-mse')].filter(e => e.textContent.startsWith('MSE'))"
+                                        f".length === {models}", timeout=30000)
+            page.screenshot(path=str(ARTIFACTS / "book_offline_playground.png"))
+        finally:
+            browser.close()
+    # sphinx-book-theme declares THEBE_JS_URL twice on pages with launch buttons (with or without a network)
+    assert not [e for e in errors if "THEBE_JS_URL" not in e], errors
+    assert not outside, f"the book fetched from outside its server: {sorted(set(outside))[:5]}"
