@@ -114,3 +114,38 @@ def test_the_installed_torch_satisfies_requirements(root_requirements):
 def test_setup_does_not_stall_where_the_cpu_index_is_unreachable():
     setup = (ROOT / ".ci" / "setup").read_text()
     assert "download.pytorch.org" in setup and "--retries 0" in setup
+
+
+def test_make_lab_opens_working_copies_and_leaves_the_tracked_notebooks_alone(tmp_path):
+    """`make lab` (.ci/lab) on a copy of the repository, with the install and JupyterLab stubbed out."""
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / ".ci").mkdir(parents=True)
+    shutil.copy(ROOT / ".ci" / "lab", repo / ".ci" / "lab")
+    (repo / ".ci" / "setup").write_text("#!/usr/bin/env bash\n")  # the install is tested by using it
+    shutil.copytree(ROOT / "notebooks", repo / "notebooks")
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")  # as in a clone: .venv/ is ignored, my-notebooks/ is not
+    jupyter = repo / ".venv" / "bin" / "jupyter"
+    jupyter.parent.mkdir(parents=True)
+    jupyter.write_text('#!/usr/bin/env bash\necho "jupyter $*" > "$(dirname "$0")/../../jupyter-args"\n')
+    jupyter.chmod(0o755)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a clone"], check=True)
+
+    first = subprocess.run(["bash", ".ci/lab"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    notebooks = sorted(p.name for p in (repo / "notebooks").glob("[0-9]*.ipynb"))
+    assert sorted(p.name for p in (repo / "my-notebooks").glob("*.ipynb")) == notebooks
+    assert "my-notebooks/" in first and f"{len(notebooks)} copied" in first, first
+    assert "my-notebooks/01_fine_tuning.ipynb" in (repo / "jupyter-args").read_text()
+
+    mine = repo / "my-notebooks" / notebooks[0]
+    mine.write_text(mine.read_text() + " ")  # a student's edit
+    second = subprocess.run(["bash", ".ci/lab"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    assert mine.read_text().endswith(" ") and "0 copied" in second, "make lab overwrote a working copy"
+    status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=all"], capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    assert [s for s in status if not s.endswith("jupyter-args")] == [], status  # nothing tracked changed or added
