@@ -317,7 +317,8 @@ def deck_notebook(nb: dict) -> dict:
         cell["metadata"].pop("slideshow", None)
         if cell["cell_type"] == "markdown":
             # the title cell's Colab / Binder badges are for readers, not for a projected slide
-            text = re.sub(r"<!-- badges:start -->.*?<!-- badges:end -->", "", _source(cell), flags=re.S)
+            text = re.sub(r"<!-- badges:start -->[^\n]*?<!-- badges:end -->|^[^\n]*<!-- badges -->[^\n]*$", "",
+                          _source(cell), flags=re.M)
             for block in _blocks(text):
                 level = heading_level(block)
                 units.append((_markdown_cell(block), markdown_px(block), level if level <= 3 else 0))
