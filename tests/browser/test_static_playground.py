@@ -146,6 +146,30 @@ def test_every_model_matches_the_package_on_fixed_tasks(page):
     assert not page.errors and not page.outside, (page.errors, page.outside)
 
 
+def test_the_page_draws_the_notebooks_points_and_random_tasks(page):
+    """The same seeded generator as the package (torch's Mersenne Twister): the page's K points for a task and its
+    "new random task" sequence are notebook 04's (widgets.sample_points, widgets.random_task)."""
+    from maml_lite.widgets import random_task, sample_points
+
+    for amplitude, phase, k, half, _, seed in TASKS:
+        page.evaluate("v => playground.set(v)", {"amplitude": amplitude, "phase": phase, "k": k, "half": half,
+                                                 "seed": seed})
+        points = page.evaluate("playground.points()")
+        x, y = sample_points(amplitude, phase, k, half, seed)
+        assert points["x"] == x.tolist()  # the same doubles
+        assert np.allclose(points["y"], y, rtol=1e-12, atol=1e-12)
+    page.reload()
+    page.wait_for_function("window.playground !== undefined && document.querySelector('.maml-mse-maml').textContent")
+    generator = torch.Generator().manual_seed(0)  # the Playground's own: Playground(seed=0)
+    for _ in range(3):
+        page.locator(".maml-new-task").click()
+        amplitude, phase, seed = random_task(generator)
+        shown = page.evaluate("playground.task()")
+        assert (shown["amplitude"], shown["phase"], shown["seed"]) == (amplitude, phase, seed)
+        assert f"A = {amplitude:.2f}, φ = {phase:.2f}" in page.locator(".maml-points-info").inner_text()
+    assert not page.errors and not page.outside, (page.errors, page.outside)
+
+
 def test_clicked_points_match_the_package_and_the_readouts(page):
     page.evaluate("names => playground.show(names)", list(export_web.MODELS))
     page.evaluate("playground.set({amplitude: 3, phase: 1, steps: 3, lr_exponent: -2})")

@@ -32,35 +32,59 @@
     .map((m) => m.name);
   const S = {
     visible: new Set(firstShown.length ? firstShown : ["maml"]),
-    source: "sampled", clicked: [], seed: 0, rng: mulberry32(0),
+    source: "sampled", clicked: [], seed: 0, rng: TorchGenerator(0),
     trajectories: {}, generation: 0, pending: new Set(), notes: [],
   };
   // input-to-redraw, one entry per input: {kind, handler_ms: to the end of the redraw, frame_ms: to the next frame,
   // complete_ms: until every shown model is drawn (later than handler_ms only while a learned rule steps)}
   const timings = [];
 
-  function mulberry32(seed) {  // a small seeded generator: the same seed, the same points
-    let a = seed >>> 0;
-    return function () {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  // torch's CPU generator, so the page draws the notebook's points and tasks: a Mersenne Twister (MT19937) seeded as
+  // torch.Generator().manual_seed(seed); a float64 in [0, 1) from two draws (torch.rand), an integer below n from
+  // two draws (torch.randint). widgets.sample_points and widgets.random_task use exactly these.
+  function TorchGenerator(seed) {
+    const mt = new Uint32Array(624);
+    let index = 624;
+    mt[0] = seed >>> 0;
+    for (let i = 1; i < 624; i++) {
+      const s = mt[i - 1] ^ (mt[i - 1] >>> 30);
+      mt[i] = (Math.imul(1812433253, s) + i) >>> 0;
+    }
+    function next() {
+      if (index >= 624) {
+        for (let i = 0; i < 624; i++) {
+          const y = (mt[i] & 0x80000000) | (mt[(i + 1) % 624] & 0x7fffffff);
+          mt[i] = mt[(i + 397) % 624] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+        }
+        index = 0;
+      }
+      let y = mt[index++];
+      y ^= y >>> 11;
+      y ^= (y << 7) & 0x9d2c5680;
+      y ^= (y << 15) & 0xefc60000;
+      y ^= y >>> 18;
+      return y >>> 0;
+    }
+    return {
+      double() { const hi = next(), lo = next(); return ((hi & 0x1fffff) * 4294967296 + lo) / 9007199254740992; },
+      below(n) { const hi = BigInt(next()), lo = BigInt(next()); return Number(((hi << 32n) | lo) % BigInt(n)); },
     };
   }
 
   const ctl = { amplitude: $("amplitude"), phase: $("phase"), k: $("k"), half: $("half"), steps: $("steps"), lr: $("lr") };
   const lr = () => Math.pow(10, Number(ctl.lr.value));
-  const amplitude = () => Number(ctl.amplitude.value);
-  const phase = () => Number(ctl.phase.value);
+  // amplitude and phase as set (a random task's 4.85 stays 4.85 though the slider's step is 0.1)
+  S.amplitude = Number(ctl.amplitude.value);
+  S.phase = Number(ctl.phase.value);
+  const amplitude = () => S.amplitude;
+  const phase = () => S.phase;
   const steps = () => Number(ctl.steps.value);
 
   // K support points of the task: x uniform on [-5, 5] (or [0, 5]); a larger K only adds points (widgets.sample_points)
   function points() {
     if (S.source === "clicked") return { x: S.clicked.map((p) => p[0]), y: S.clicked.map((p) => p[1]) };
-    const rand = mulberry32(S.seed), u = [];
-    for (let i = 0; i < MAX_K; i++) u.push(rand());
+    const rand = TorchGenerator(S.seed), u = [];
+    for (let i = 0; i < MAX_K; i++) u.push(rand.double());
     const lo = ctl.half.checked ? 0 : X_LO, k = Number(ctl.k.value), x = u.slice(0, k).map((v) => lo + (X_HI - lo) * v);
     return { x, y: x.map((v) => amplitude() * Math.sin(v - phase())) };
   }
@@ -330,16 +354,19 @@
   }
 
   // ------------------------------------------------------------------------------------------ wiring
-  for (const name of ["amplitude", "phase", "lr"]) ctl[name].addEventListener("input", (e) => input(e, name, true));
+  for (const name of ["amplitude", "phase"]) {
+    ctl[name].addEventListener("input", (e) => { S[name] = Number(ctl[name].value); input(e, name, true); });
+  }
+  ctl.lr.addEventListener("input", (e) => input(e, "lr", true));
   for (const name of ["k", "half"]) {
     ctl[name].addEventListener("input", (e) => { S.source = "sampled"; input(e, name, true); });
   }
   ctl.steps.addEventListener("input", (e) => input(e, "steps", false));
   $("new-task").addEventListener("click", (e) => {
-    const r = S.rng;
-    ctl.amplitude.value = (Math.round((A_LO + (A_HI - A_LO) * r()) * 100) / 100).toString();
-    ctl.phase.value = (Math.round((P_LO + (P_HI - P_LO) * r()) * 100) / 100).toString();
-    S.seed = Math.floor(r() * 2147483647);
+    const r = S.rng, a = r.double(), p = r.double();  // widgets.random_task, from the same generator
+    S.seed = r.below(2147483647);
+    S.amplitude = Number(ctl.amplitude.value = (A_LO + (A_HI - A_LO) * a).toFixed(2));  // the slider shows it rounded
+    S.phase = Number(ctl.phase.value = (P_LO + (P_HI - P_LO) * p).toFixed(2));  // to its step, as the notebook's
     input(e, "new task", true);
   });
   $("undo").addEventListener("click", (e) => {
@@ -360,6 +387,7 @@
   window.playground = {
     models: models.map((m) => m.name),
     points,
+    task() { return { amplitude: amplitude(), phase: phase(), seed: S.seed, source: S.source }; },
     timings,
     show(names) { S.visible = new Set(names); buildLegend(); invalidate(); redraw(); },
     set(values) {  // {amplitude, phase, k, half, steps, lr_exponent, seed}: as if the controls were moved
@@ -367,6 +395,7 @@
         if (key === "half") ctl.half.checked = Boolean(value);
         else if (key === "lr_exponent") ctl.lr.value = String(value);
         else if (key === "seed") S.seed = value;
+        else if (key === "amplitude" || key === "phase") S[key] = Number(ctl[key].value = String(value));
         else ctl[key].value = String(value);
         if (key === "k" || key === "half" || key === "seed") S.source = "sampled";
       }
