@@ -1,10 +1,10 @@
 # The two commands a user needs; both install everything into .venv/ first (see README.md).
 .PHONY: lab test notebooks slides book help
 help:
-	@echo "make lab        install everything, then open JupyterLab on the notebooks"
+	@echo "make lab        install everything, then open JupyterLab on your copies of the notebooks (my-notebooks/)"
 	@echo "make test       install everything, then run every check CI runs"
 	@echo "make notebooks  re-execute the notebooks in place (their committed outputs are what nbval compares)"
-	@echo "make slides     one reveal.js deck per notebook in artifacts/slides/ (a section per slide)"
+	@echo "make slides     one reveal.js deck per notebook in artifacts/slides/ (a slide per section and subsection)"
 	@echo "make book       the course website (Jupyter Book) in artifacts/book/"
 lab:
 	bash .ci/lab

@@ -4,21 +4,33 @@
     python .ci/book.py [--out artifacts/book]      (`make book`)
 
 The pages are copied with their relative layout into build/book (so README's and the notebooks' links keep working)
-beside book/_config.yml and book/_toc.yml; notebooks are not re-executed. Every file the table of contents names must
-exist, and the build fails on a missing page. Prints the build time and where index.html is.
+beside book/_config.yml, book/_toc.yml and book's own pages (book/*.md); notebooks are not re-executed. Every file the
+table of contents names must exist, and the build fails on a missing page. Prints the build time and where index.html
+is.
+
+The site works offline (a lecture hall's network): MathJax 3 is vendored from the npm registry into mathjax/ beside
+the pages (book/_config.yml points Sphinx at it), and the static playground (web/playground) is copied to
+playground/, where the notebooks' playground widgets, which would need a kernel and a widget manager from a CDN,
+show it instead (the book's copy of the notebooks only; see .ci/slides.py's static_output).
+tests/browser/test_slides.py checks it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from slides import MATHJAX3_KEEP, npm_package, without_widgets  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["README.md", "notebooks", "docs", "solutions"]
+MATHJAX3 = "mathjax@3.2.2"  # book/_config.yml's mathjax_path names the file inside it
 
 
 def main() -> None:
@@ -29,13 +41,20 @@ def main() -> None:
     if src.exists():
         shutil.rmtree(src)
     src.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / "book" / name, src / name)
+    shutil.copytree(ROOT / "book", src, dirs_exist_ok=True)  # config, table of contents, pages, _static/*.css
     for page in PAGES:
         if (ROOT / page).is_dir():
             shutil.copytree(ROOT / page, src / page, ignore=shutil.ignore_patterns("*.cfg", ".ipynb_checkpoints"))
         else:
             shutil.copy(ROOT / page, src / page)
+    for nb in (src / "notebooks").glob("*.ipynb"):  # the playground widgets as the static playground
+        data = without_widgets(json.loads(nb.read_text(encoding="utf-8")), "../playground/index.html")
+        nb.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    # MathJax lives beside the pages, not in _static (Jupyter Book would load every .js file there on every page)
+    mathjax = ROOT / "build" / "vendor" / "book-mathjax"
+    if not npm_package(MATHJAX3, mathjax, MATHJAX3_KEEP):
+        print("the book's maths will need a network (MathJax from a CDN)")
+        (src / "_config.yml").write_text((src / "_config.yml").read_text().replace("mathjax_path:", "#mathjax_path:"))
     start = time.perf_counter()
     jb = Path(sys.executable).with_name("jupyter-book")
     subprocess.run([str(jb), "build", str(src), "--path-output", str(args.out.parent / "book-build"), "--quiet"],
@@ -44,7 +63,11 @@ def main() -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     shutil.copytree(html, args.out)
-    missing = [p for p in ("index.html", "notebooks/02_maml.html", "solutions/02_maml.html", "docs/lecture_guide.html")
+    shutil.copytree(ROOT / "web" / "playground", args.out / "playground")
+    if mathjax.exists():
+        shutil.copytree(mathjax, args.out / "mathjax")
+    missing = [p for p in ("index.html", "notebooks/02_maml.html", "solutions/02_maml.html", "docs/lecture_guide.html",
+                           "playground.html", "playground/index.html")
                if not (args.out / p).exists()]
     if missing:
         sys.exit(f"the book is missing pages: {missing}")

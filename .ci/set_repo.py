@@ -5,8 +5,9 @@ One place: `[project.urls] Repository` (a https://github.com/OWNER/REPO address)
 revision, the git tag "v" + `[project] version`. This script rewrites, from those two facts:
 
 * every notebook's Colab install line (`%pip install -q "maml_lite @ git+https://github.com/O/R@REV"`),
-  its title cell's Colab + Binder badges (a `<!-- badges -->` placeholder, or the block stamped
-  earlier) and any other Colab / Binder / GitHub link to this repository in its markdown;
+  its title cell's Colab + Binder badges (a `<!-- badges -->` placeholder, or the line stamped
+  earlier; the badges first, then the marker, so Markdown shows them as images) and any other
+  Colab / Binder / GitHub link to this repository in its markdown;
 * README.md's badge block between `<!-- badges:start -->` and `<!-- badges:end -->`.
 
 Only those source lines change (the raw JSON text is edited in place, so outputs, metadata and
@@ -147,14 +148,24 @@ def badge_block(cfg: Config) -> str:
     return "\n".join(lines)
 
 
-NB_BADGES = re.compile(r"<!-- badges -->|<!-- badges:start -->[^\"\n\\]*?<!-- badges:end -->")
+NB_MARK = "<!-- badges -->"
+# A title cell's badge line as stamped now (the badges, then the marker), a bare placeholder, or the line stamped by
+# earlier versions (markers around the badges: a line that starts with `<!--` is an HTML block in Markdown, so the
+# badges showed as raw text). All within one line of the raw notebook JSON (no quote, newline or backslash).
+NB_BADGES = re.compile(r"(?:\[!\[Open In Colab\][^\"\n\\]*?)?<!-- badges -->"
+                       r"|<!-- badges:start -->[^\"\n\\]*?<!-- badges:end -->")
 
 
 def notebook_badges(cfg: Config, nb_path: str) -> str:
-    """One line for the notebook's title cell (replaces a `<!-- badges -->` placeholder)."""
+    """One line for the notebook's title cell (replaces a `<!-- badges -->` placeholder).
+
+    It starts with the badges, so Markdown renders them as images (a line that starts with an HTML comment would
+    be a raw HTML block); the marker after them, an inline comment no renderer shows, lets this script find the
+    line again.
+    """
     return (
-        f"{START}[![Open In Colab]({COLAB_BADGE})]({cfg.colab_url(nb_path)}) "
-        f"[![Binder]({BINDER_BADGE})]({cfg.binder_url(nb_path)}){END}"
+        f"[![Open In Colab]({COLAB_BADGE})]({cfg.colab_url(nb_path)}) "
+        f"[![Binder]({BINDER_BADGE})]({cfg.binder_url(nb_path)}) {NB_MARK}"
     )
 
 

@@ -56,6 +56,31 @@ def test_notebook_title_cell_has_its_colab_and_binder_badges(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_title_cell_badges_render_as_images(path):
+    """Rendered as Markdown (CommonMark, as JupyterLab, Colab and GitHub do), the badges are linked images, not text.
+
+    A line that starts with `<!--` opens a raw HTML block, so badges on such a line showed as raw Markdown."""
+    from markdown_it import MarkdownIt
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    html = MarkdownIt("commonmark").render(_source(next(c for c in nb["cells"] if c["cell_type"] == "markdown")))
+    rel = path.relative_to(ROOT).as_posix()
+    for badge, url in ((set_repo.COLAB_BADGE, CFG.colab_url(rel)), (set_repo.BINDER_BADGE, CFG.binder_url(rel))):
+        assert re.search(rf'<a href="{re.escape(url)}"><img src="{re.escape(badge)}"', html.replace("&amp;", "&")), (
+            f"{path.name}: the title cell does not render its {badge.split('/')[2]} badge as a linked image; {FIX}")
+    assert "[![" not in html, f"{path.name}: badge Markdown shows as text; {FIX}"
+
+
+def test_stamping_moves_old_badge_lines_to_the_rendering_form():
+    old = f"{set_repo.START}[![Open In Colab](x)](y) [![Binder](z)](w){set_repo.END}"
+    placeholder = set_repo.NB_MARK
+    new = set_repo.notebook_badges(CFG, "notebooks/01_fine_tuning.ipynb")
+    for line in (old, placeholder, new):
+        assert set_repo.NB_BADGES.fullmatch(line), line
+    assert not new.startswith("<"), "a badge line must not start with an HTML comment"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_links_match_pyproject(path):
     text = path.read_text(encoding="utf-8")
     assert set_repo.stale_links(text, CFG) == [], f"{path.name}: links to another address/revision; {FIX}"
@@ -83,10 +108,12 @@ def test_binder_links_open_a_notebook_that_exists():
 
 
 def _pins(path):
+    """{name: version} of a requirements file; for a package pinned per platform, the Linux pin (binder's)."""
     pins = {}
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
+        line, _, marker = line.partition(";")
+        if line and not line.startswith("-") and ("linux" in marker or "!=" not in marker):
             name, _, version = line.partition("==")
             pins[name.strip().lower()] = version.strip()
     return pins
