@@ -6,13 +6,13 @@ adapts its own way, what its update needs. This module writes them as one JSON o
 script assignment (`window.MAML_LITE_WEIGHTS = {...};`) so the page also works opened as a file, where browsers
 refuse to fetch JSON:
 
-    name          starts from                          one step (x_support, y_support: the K points)
+    name          starts from (model, method)          one step (x_support, y_support: the K points)
     maml, fomaml, reptile, pretrain   load_pretrained(name)   SGD on every weight at the page's inner_lr
-    scratch       widgets.scratch_model(0)             SGD on every weight at inner_lr
-    metasgd       load_pretrained("metasgd")           SGD at its learned per-weight rates (metasgd.load_rates())
-    anil          load_pretrained("anil")              SGD on the last layer only (anil.head_rates), at inner_lr
-    cavia         load_pretrained("cavia")             SGD on 2 context inputs at the card's inner_lr (1.0)
-    lstm_opt, meta_learner   learned_opt.load_rule(name)   the learned LSTM update rule
+    scratch       a fresh network (seed 0), MAML's SGD   SGD on every weight at inner_lr
+    metasgd       load_pretrained("metasgd")           SGD at its learned per-weight rates (method.rates())
+    anil          load_pretrained("anil")              SGD on the last layer only (ANIL's head), at inner_lr
+    cavia         load_pretrained("cavia")             SGD on 2 context inputs at the method's inner_lr (1.0)
+    lstm_opt, meta_learner   load_pretrained(name)     the learned LSTM update rule (method.rule)
 
 Weights are written as float32's shortest round-trip decimals, so `Math.fround` of each number in the browser
 is the checkpoint's weight bit for bit. `reference` computes what the page must show with the package's own
@@ -27,6 +27,7 @@ not what a fresh export writes (tests/test_export_web.py).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -37,10 +38,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import __version__, anil, cavia, learned_opt, metasgd
-from .adapt import adapt
-from .checkpoints import load_pretrained, model_card
-from .model import predict
+from . import __version__
+from .method import MAML, Method
+from .methods import load_pretrained
+from .methods.anil import ANIL
+from .methods.cavia import CAVIA
+from .methods.learned_opt import LearnedOptimizer, LSTMRule, MetaLearnerRule
+from .methods.metasgd import MetaSGD
+from .model import make_model
 from .plots import COLORS, LABELS
 from .tasks import SineTasks
 
@@ -76,32 +81,29 @@ def _tensors(named: dict[str, Tensor]) -> list[dict]:
     return [{"name": n, "shape": list(t.shape), "data": _floats(t)} for n, t in named.items()]
 
 
-def load(name: str) -> tuple[nn.Module, dict]:
-    """The model `name` starts from, and what else its update needs (rates, rule, context step size)."""
+def scratch_model(seed: int = 0) -> nn.Module:
+    """A freshly initialised network, the same for a given seed (the global RNG is left untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make_model()
+
+
+def load(name: str) -> tuple[nn.Module, Method]:
+    """The model `name` starts from, and the method that adapts it."""
     if name not in MODELS:
         raise ValueError(f"unknown playground model {name!r}; the exported ones are: {', '.join(MODELS)}")
-    kind = MODELS[name][1]
-    if name == "scratch":
-        from .widgets import scratch_model
-
-        return scratch_model(0), {}
-    if kind == "rule":
-        model, rule = learned_opt.load_rule(name)
-        return model, {"rule": rule}
-    model = load_pretrained(name)
-    if kind == "rates":
-        return model, {"rates": metasgd.load_rates()}
-    if kind == "context":
-        return model, {"inner_lr": float(model_card(name)["config"]["inner_lr"]),
-                       "n_context": cavia.context_size(model)}
-    return model, {}
+    model, method = (scratch_model(0), MAML()) if name == "scratch" else load_pretrained(name)
+    expected = {"rates": MetaSGD, "head": ANIL, "context": CAVIA, "rule": LearnedOptimizer, "sgd": MAML}
+    if not isinstance(method, expected[MODELS[name][1]]):
+        raise TypeError(f"{name} adapts by {type(method).__name__}, which the page does not port; update MODELS")
+    return model, method
 
 
 def _rule_entry(rule: nn.Module) -> dict:
-    if isinstance(rule, learned_opt.LSTMRule):
+    if isinstance(rule, LSTMRule):
         return {"kind": "lstm", "hidden": rule.out.in_features, "out_scale": float(rule.out_scale), "p": 10.0,
                 "weights": _tensors(dict(rule.state_dict()))}
-    if isinstance(rule, learned_opt.MetaLearnerRule):
+    if isinstance(rule, MetaLearnerRule):
         return {"kind": "meta_learner", "hidden": rule.lstm.hidden_size, "p": 10.0,
                 "weights": _tensors(dict(rule.state_dict()))}
     raise TypeError(f"no JavaScript version of the update rule {type(rule).__name__}")
@@ -109,23 +111,20 @@ def _rule_entry(rule: nn.Module) -> dict:
 
 def model_entry(name: str) -> dict:
     """One model as the page reads it: label, colour, architecture, start weights and its update."""
-    model, extra = load(name)
+    model, method = load(name)
     notebook, kind = MODELS[name]
     entry = {"name": name, "label": LABELS.get(name, name), "color": COLORS[name], "notebook": notebook,
              "update": kind, "sizes": list(model.sizes), "activation": model.activation,
              "params": _tensors({n: p for n, p in model.named_parameters()})}
     if kind == "rates":
-        entry["rates"] = _tensors(extra["rates"])
+        entry["rates"] = _tensors(method.rates())
     elif kind == "head":
         head = len(model.sizes) - 2
         entry["head"] = [f"layers.{head}.weight", f"layers.{head}.bias"]
-        rates = anil.head_rates(model, 1.0)  # the head's mask, exactly what the package's ANIL steps
-        if sorted(n for n, r in rates.items() if bool((r == 1).all())) != sorted(entry["head"]):
-            raise ValueError("anil.head_rates no longer adapts the last layer only; update export_web")
     elif kind == "context":
-        entry["inner_lr"], entry["n_context"] = extra["inner_lr"], extra["n_context"]
+        entry["inner_lr"], entry["n_context"] = method.inner_lr, method.n_context
     elif kind == "rule":
-        entry["rule"] = _rule_entry(extra["rule"])
+        entry["rule"] = _rule_entry(method.rule)
     return entry
 
 
@@ -181,44 +180,15 @@ def reference(name: str, x_support: Sequence[float], y_support: Sequence[float],
     (the page's precision: the same functions on the same float32 weights, rounded less).
     Returns (inner_steps + 1, N_GRID), float64.
     """
-    model, extra = load(name)
-    model = model.to(dtype)
-    kind = MODELS[name][1]
-    x_grid = torch.linspace(-5.0, 5.0, N_GRID, dtype=torch.float64).to(dtype).view(-1, 1)
-    x = torch.as_tensor(np.asarray(x_support, dtype=np.float64)).to(dtype).view(-1, 1)
-    y = torch.as_tensor(np.asarray(y_support, dtype=np.float64)).to(dtype).view(-1, 1)
-    rows = []
-    if kind == "rule":
-        rule = extra["rule"].to(dtype)
-        if len(x):
-            trajectory = learned_opt.rollout(model, rule, x[None], y[None], inner_steps, detach=True)
-            with torch.no_grad():
-                rows = [predict(model, p, x_grid[None])[0, :, 0] for p in trajectory]
-        else:
-            with torch.no_grad():
-                rows = [model(x_grid)[:, 0]] * (inner_steps + 1)
-    elif kind == "context":
-        context = torch.zeros(1, extra["n_context"], dtype=dtype)
-        for step in range(inner_steps + 1):
-            if step and len(x):
-                context = cavia.adapt_context(model, x[None], y[None], 1, extra["inner_lr"], first_order=True,
-                                              context=context).detach()
-            with torch.no_grad():
-                rows.append(model(cavia.with_context(x_grid[None], context))[0, :, 0])
-    else:
-        rate: float | dict[str, Tensor] = inner_lr
-        if kind == "head":
-            rate = anil.head_rates(model, inner_lr)
-        elif kind == "rates":
-            rate = {n: r.to(dtype) for n, r in extra["rates"].items()}
-        params = {n: p.detach() for n, p in model.named_parameters()}
-        for step in range(inner_steps + 1):
-            if step and len(x):
-                params = {n: p.detach() for n, p in adapt(model, x, y, 1, rate, first_order=True,
-                                                          params=params).items()}
-            with torch.no_grad():
-                rows.append(predict(model, params, x_grid)[:, 0])
-    return torch.stack(rows).double().numpy()
+    model, method = load(name)
+    model, method = model.to(dtype), copy.deepcopy(method).to(dtype)
+    if MODELS[name][1] in ("sgd", "head"):  # these step at the page's rate
+        method.inner_lr = float(inner_lr)
+    x_grid = torch.linspace(-5.0, 5.0, N_GRID, dtype=torch.float64).to(dtype).view(1, -1, 1)
+    x = torch.as_tensor(np.asarray(x_support, dtype=np.float64)).to(dtype).view(1, -1, 1)
+    y = torch.as_tensor(np.asarray(y_support, dtype=np.float64)).to(dtype).view(1, -1, 1)
+    predictions = method.trajectory(model, x, y, x_grid, inner_steps)  # (inner_steps + 1, 1, N_GRID, 1)
+    return predictions[:, 0, :, 0].double().numpy()
 
 
 def diverged_at(predictions: np.ndarray, limit: float = 1e6) -> int | None:
