@@ -38,6 +38,9 @@ class ClickCanvas(anywidget.AnyWidget):
         self.on_click = on_click
         self.on_msg(self._receive)
 
+    def __repr__(self) -> str:  # short and the same in every anywidget version (no trait dump)
+        return "ClickCanvas()"
+
     def _receive(self, _widget: object, content: dict, _buffers: object) -> None:
         """canvas.js's one message, {"event": "click", "x": ..., "y": ...} in data coordinates."""
         self.on_click(content.get("x"), content.get("y"))
