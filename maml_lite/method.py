@@ -65,6 +65,9 @@ class Method(nn.Module):
     eval_chunk: ClassVar[int] = 100  # tasks adapted at once by `evaluate` (bounds its memory)
     inner_steps: int = 1
     first_order: bool = False
+    # True when adapting is plain SGD on the network's weights at one step size, inner_lr (so a copy with
+    # another inner_lr adapts at that step size: the playground's slider); False where the steps are its own
+    sgd_on_weights: ClassVar[bool] = False
 
     def start(self, model: nn.Module, x_support: Tensor) -> State:
         raise NotImplementedError
@@ -81,10 +84,11 @@ class Method(nn.Module):
         return (0.0,) * self.inner_steps + (1.0,)
 
     def states(self, model: nn.Module, x_support: Tensor, y_support: Tensor, steps: int,
-               create_graph: bool = False) -> Iterator[State]:
+               create_graph: bool = False, start: State | None = None) -> Iterator[State]:
         """The inner loop: the state before any step, then after each of `steps` steps. Under torch.no_grad()
-        the start is detached from the model, so each step differentiates its support loss alone."""
-        state = self.start(model, x_support)
+        the start is detached from the model, so each step differentiates its support loss alone.
+        start: where to start instead of `self.start(model, x_support)`, one per task."""
+        state = self.start(model, x_support) if start is None else start
         state = state if torch.is_grad_enabled() else detached(state)
         yield state
         for _ in range(steps):
@@ -104,15 +108,17 @@ class Method(nn.Module):
 
     @torch.no_grad()
     def trajectory(self, model: nn.Module, x_support: Tensor, y_support: Tensor, x: Tensor,
-                   steps: int) -> Tensor:
+                   steps: int, start: State | None = None) -> Tensor:
         """Predictions on x after 0..steps inner steps: (steps + 1, meta_batch, n, out), no graph kept.
 
         x_support, y_support: (meta_batch, k, 1), k may be 0 (then every step is the start); x: (meta_batch, n, 1).
+        start: a state to start from instead of `self.start` (e.g. several networks' weights stacked as the
+        meta_batch, where the model serves only as their architecture: the playground's batched pass).
         """
         check_int("steps", steps, 0, MAX_INNER_STEPS)
         if x_support.shape[1]:
             check_points(x_support, y_support, dtype=dtype_of(model))
-        states = self.states(model, x_support, y_support, steps if x_support.shape[1] else 0)
+        states = self.states(model, x_support, y_support, steps if x_support.shape[1] else 0, start=start)
         out = torch.stack([self.predict(model, state, x) for state in states])
         return out.expand(steps + 1, *out.shape[1:])
 
@@ -148,6 +154,7 @@ class MAML(Method):
     """
 
     name = "maml"
+    sgd_on_weights = True
 
     def __init__(self, inner_steps: int = 1, inner_lr: float = 0.01, first_order: bool = False) -> None:
         super().__init__()

@@ -45,6 +45,7 @@ class ANIL(Method):
     """ANIL: SGD at inner_lr on the last layer alone, `inner_steps` steps in training; the body is fixed."""
 
     name = "anil"
+    sgd_on_weights = True  # plain SGD at inner_lr, on the head's weights
 
     def __init__(self, inner_steps: int = 1, inner_lr: float = 0.01, first_order: bool = False) -> None:
         super().__init__()

@@ -19,6 +19,7 @@ class MetaSGD(MAML):
     """Meta-SGD: `rates` start at inner_lr and are learned; `rates()` is the dict the SGD step uses."""
 
     name = "metasgd"
+    sgd_on_weights = False  # its step sizes are its own: learned, one per weight
 
     def __init__(self, model: nn.Module, inner_lr: float = 0.01, inner_steps: int = 1) -> None:
         super().__init__(inner_steps, inner_lr)

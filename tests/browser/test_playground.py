@@ -2,9 +2,10 @@
 
 Runs every cell of a temporary copy of notebooks/04_live_adaptation.ipynb (the committed outputs are not
 touched), checks there is no error output, moves the K and steps sliders with the keyboard, clicks on
-the ipympl canvas, and checks that the MSE readouts and the drawing change. Input-to-redraw latency
-(input sent -> the canvas repainted, timed inside the page) is printed; its median must be <= 150 ms
-(MAML_LATENCY_GOAL_MS=... changes the bound, e.g. on a shared, overloaded machine).
+the playground's canvas (an anywidget: canvas.js draws the plot and sends clicks back), outside its
+axes too, uses undo / clear, and checks that the MSE readouts, the points line and the drawing follow.
+Input-to-redraw latency (input sent -> the canvas repainted, timed inside the page) is printed; its
+median must be <= 150 ms (MAML_LATENCY_GOAL_MS=... changes the bound, e.g. on an overloaded machine).
 Screenshots go to artifacts/ (gitignored).
 
 Needs: apt-get install -y chromium   and   pip install playwright   (never `playwright install`: the
@@ -35,17 +36,17 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="playwright is not installed: `pip install playwright` (no `playwright install`)")
 
-# Record every repaint of the playground's canvas (ipympl paints its image with drawImage), with a timestamp.
+# Record every repaint of the playground's canvas (canvas.js starts each one with clearRect), with a timestamp.
 DRAW_HOOK = """
 window.__mamlDraws = [];
-const _drawImage = CanvasRenderingContext2D.prototype.drawImage;
-CanvasRenderingContext2D.prototype.drawImage = function (...args) {
+const _clearRect = CanvasRenderingContext2D.prototype.clearRect;
+CanvasRenderingContext2D.prototype.clearRect = function (...args) {
   try {
     if (this.canvas && this.canvas.isConnected && this.canvas.closest('.maml-canvas')) {
       window.__mamlDraws.push(performance.now());
     }
   } catch (e) {}
-  return _drawImage.apply(this, args);
+  return _clearRect.apply(this, args);
 };
 """
 SETTINGS = {  # a quiet, predictable JupyterLab: no news pop-up, every cell attached to the page
@@ -81,6 +82,8 @@ def page(lab):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         context = browser.new_page(viewport={"width": 1400, "height": 1100})
         context.add_init_script(DRAW_HOOK)
+        context.page_errors = []  # uncaught exceptions in the page (e.g. in canvas.js)
+        context.on("pageerror", lambda error: context.page_errors.append(str(error)))
         try:
             yield context
         finally:
@@ -92,10 +95,10 @@ def texts(page, selector: str) -> list[str]:
 
 
 def wait_quiet(page, ms: int = 400, timeout_s: float = 20) -> None:
-    """Wait until the canvas has not repainted for `ms` milliseconds."""
+    """Wait until the canvas has not repainted for `ms` milliseconds (its first paint may predate the page
+    attaching it, so it need not be counted)."""
     page.wait_for_function(
-        f"window.__mamlDraws.length > 0 && performance.now() - window.__mamlDraws.at(-1) > {ms}",
-        timeout=timeout_s * 1000)
+        f"performance.now() - (window.__mamlDraws.at(-1) ?? 0) > {ms}", timeout=timeout_s * 1000)
 
 
 def input_to_redraw(page, send, changed_js: str) -> float:
@@ -156,7 +159,7 @@ def test_playground_runs_and_responds(page, lab):
 
     # Clicks on the canvas place points; each changes the predictions.
     box = page.locator(".maml-canvas canvas").first.bounding_box()
-    # fractions of the canvas inside the axes (which span x 0.07-0.74, y 0.10-0.87 of the figure from the top)
+    # fractions of the canvas inside the axes (canvas.js: x 0.08-0.73 of the width, y 0.09-0.87 from the top)
     for i, (fx, fy) in enumerate([(0.25, 0.4), (0.45, 0.6), (0.6, 0.35)], start=1):
         before = texts(page, ".maml-mse")
         x, y = box["x"] + fx * box["width"], box["y"] + fy * box["height"]
@@ -167,6 +170,19 @@ def test_playground_runs_and_responds(page, lab):
     playground.screenshot(path=str(ARTIFACTS / "playground_after_clicks.png"))
     page.screenshot(path=str(ARTIFACTS / "notebook_04.png"), full_page=True)
     assert texts(page, ".maml-messages") in ([], [""]), texts(page, ".maml-messages")
+
+    # A click on the legend, outside the axes, places nothing and says where to click; undo and clear work.
+    page.mouse.click(box["x"] + 0.85 * box["width"], box["y"] + 0.5 * box["height"])
+    page.wait_for_function("document.querySelector('.maml-messages').innerText.includes('Click inside the axes')",
+                           timeout=15000)
+    assert "3 support points placed by clicking" in page.locator(".maml-points-info").inner_text()
+    page.locator(".maml-undo button, button.maml-undo").first.click()
+    page.wait_for_function("document.querySelector('.maml-points-info').innerText"
+                           ".includes('2 support points placed by clicking')", timeout=15000)
+    page.locator(".maml-clear button, button.maml-clear").first.click()
+    page.wait_for_function("document.querySelector('.maml-messages').innerText.includes('No support points')",
+                           timeout=15000)
+    assert not page.page_errors, page.page_errors
 
     every = [v for values in latencies.values() for v in values]
     median = statistics.median(every)

@@ -80,13 +80,10 @@ def test_voila_app_shows_the_playground_and_responds(voila):
             press_until("maml-k-slider", "ArrowRight", "6 support points sampled")
             press_until("maml-k-slider", "ArrowRight", "7 support points sampled")
             press_until("maml-steps-slider", "ArrowRight", "after 2 steps")
-            canvas = page.locator(".maml-canvas canvas")
-            if canvas.count():  # ipympl installed: the figure is clickable
-                page.wait_for_timeout(1000)  # let the canvas settle after the slider updates
-                box = canvas.first.bounding_box()
-                page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.4 * box["height"])
-                page.wait_for_function("document.querySelector('.maml-points-info').innerText"
-                                       ".includes('1 support point placed by clicking')", timeout=20000)
+            box = page.locator(".maml-canvas canvas").first.bounding_box()  # the clickable plot (anywidget)
+            page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.4 * box["height"])
+            page.wait_for_function("document.querySelector('.maml-points-info').innerText"
+                                   ".includes('1 support point placed by clicking')", timeout=20000)
             page.wait_for_timeout(1500)  # the last repaint reaches the page
             page.screenshot(path=str(ARTIFACTS / f"voila_{voila['name']}_after_input.png"), full_page=True)
             assert page.locator(".maml-messages").inner_text().strip() == ""
