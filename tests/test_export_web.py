@@ -1,6 +1,6 @@
 """The static playground's weights (web/playground/weights.js) are what the shipped checkpoints export.
 
-`python -m maml_lite.export_web` writes them; if a checkpoint is retrained, or the export changes, this fails until
+`python -m maml_lite.playground.export` writes them; if a checkpoint is retrained, or the export changes, this fails until
 the file is exported again and committed. The browser test (tests/browser/test_static_playground.py) checks the page's
 maths against the package; this one checks the numbers it starts from.
 """
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from maml_lite import export_web
+from maml_lite.playground import export as export_web
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "web" / "playground" / "weights.js"
-FIX = "run `python -m maml_lite.export_web` and commit web/playground/weights.js"
+FIX = "run `python -m maml_lite.playground.export` and commit web/playground/weights.js"
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +34,19 @@ def test_the_tracked_weights_are_a_fresh_export():
 @pytest.mark.parametrize("name", list(export_web.MODELS))
 def test_each_start_reads_back_as_the_checkpoints_float32_weights(tracked, name):
     entry = next(m for m in tracked["models"] if m["name"] == name)
-    model, extra = export_web.load(name)
+    model, method = export_web.load(name)
     for exported, (pname, param) in zip(entry["params"], model.named_parameters(), strict=True):
         assert exported["name"] == pname and exported["shape"] == list(param.shape)
         # what the page does: parse the decimal as a double, then Math.fround it
         values = np.asarray(exported["data"], dtype=np.float64).astype(np.float32)
         assert np.array_equal(values, param.detach().numpy().ravel()), f"{name}.{pname} drifted; {FIX}"
-    if "rates" in extra:
-        for exported, (rname, rate) in zip(entry["rates"], extra["rates"].items(), strict=True):
+    if "rates" in entry:
+        for exported, (rname, rate) in zip(entry["rates"], method.rates().items(), strict=True):
             assert exported["name"] == rname
             assert np.array_equal(np.asarray(exported["data"], dtype=np.float64).astype(np.float32),
-                                  rate.numpy().ravel()), f"{name}: learned rate {rname} drifted; {FIX}"
-    if "rule" in extra:
-        state = extra["rule"].state_dict()
+                                  rate.detach().numpy().ravel()), f"{name}: learned rate {rname} drifted; {FIX}"
+    if "rule" in entry:
+        state = method.rule.state_dict()
         for exported in entry["rule"]["weights"]:
             assert np.array_equal(np.asarray(exported["data"], dtype=np.float64).astype(np.float32),
                                   state[exported["name"]].numpy().ravel()), f"{name}: rule drifted; {FIX}"
@@ -80,7 +80,7 @@ def test_the_reference_is_the_packages_adapt():
     torch.manual_seed(0)
     x, y = [-2.0, 0.5, 3.0], [1.0, -0.5, 2.0]
     ref = export_web.reference("maml", x, y, 2, 0.01)
-    model = ml.load_pretrained("maml")
+    model, _ = ml.load_pretrained("maml")
     xs, ys = torch.tensor(x).view(-1, 1), torch.tensor(y).view(-1, 1)
     params = ml.adapt(model, xs, ys, inner_steps=2, inner_lr=0.01, first_order=True)
     grid = torch.linspace(-5, 5, export_web.N_GRID, dtype=torch.float64).float().view(-1, 1)

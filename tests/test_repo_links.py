@@ -130,7 +130,7 @@ def test_binder_requirements_are_cpu_torch_and_the_same_pins():
             assert base.get(name) == version, (
                 f"binder/requirements.txt: {name}=={version}, requirements.txt: {base.get(name)}"
             )
-    for needed in ("numpy", "matplotlib", "ipywidgets", "ipympl", "tqdm"):
+    for needed in ("numpy", "matplotlib", "ipywidgets", "anywidget", "tqdm"):
         assert needed in ours, f"binder/requirements.txt lacks {needed}"
     post = (ROOT / "binder" / "postBuild").read_text()
     assert "pip install --no-deps" in post and "-e ." in post

@@ -3,7 +3,7 @@
 Served by a local static http server (Python's http.server, nothing else) and opened in headless Debian Chromium:
 
 * parity: every model's predictions on the 200-point grid after 0..10 steps match the package's
-  (`maml_lite.export_web.reference`: `ml.adapt`, `cavia.adapt_context`, `learned_opt.rollout`) within 1e-4,
+  (`maml_lite.playground.export.reference`: `ml.adapt`, `cavia.adapt_context`, `learned_opt.rollout`) within 1e-4,
   relative to the largest |prediction| of that curve, on fixed tasks and on points placed by real clicks;
 * the readouts: each model's MSE, and the step at which a model diverged, agree with the package's;
 * offline: the page requests nothing but its own files over http, and works opened as a file;
@@ -27,7 +27,7 @@ import pytest
 import torch
 from browser import CHROMIUM, CHROMIUM_ARGS
 
-from maml_lite import export_web
+from maml_lite.playground import export as export_web
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web" / "playground"
@@ -148,8 +148,8 @@ def test_every_model_matches_the_package_on_fixed_tasks(page):
 
 def test_the_page_draws_the_notebooks_points_and_random_tasks(page):
     """The same seeded generator as the package (torch's Mersenne Twister): the page's K points for a task and its
-    "new random task" sequence are notebook 04's (widgets.sample_points, widgets.random_task)."""
-    from maml_lite.widgets import random_task, sample_points
+    "new random task" sequence are notebook 04's (playground.sample_points, playground random_task)."""
+    from maml_lite.playground.logic import random_task, sample_points
 
     for amplitude, phase, k, half, _, seed in TASKS:
         page.evaluate("v => playground.set(v)", {"amplitude": amplitude, "phase": phase, "k": k, "half": half,

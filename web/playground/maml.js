@@ -1,7 +1,7 @@
 // maml_lite's inner loop in plain JavaScript: the playground's models adapting to K points, with no kernel.
 //
 // The same maths as the package, in float64 from the checkpoints' float32 weights (weights.js, written by
-// `python -m maml_lite.export_web`):
+// `python -m maml_lite.playground.export`):
 //   forward   the 1 -> 40 -> 40 -> 1 ReLU MLP (CAVIA's takes x and 2 context numbers)
 //   loss      MSE on the K support points, mean over the points (maml_lite.adapt.mse for one task)
 //   sgd       theta <- theta - alpha * grad, alpha: the page's step size, or learned per weight (Meta-SGD),
