@@ -1,8 +1,8 @@
 """The static playground's weights (web/playground/weights.js) are what the shipped checkpoints export.
 
-`python -m maml_lite.playground.export` writes them; if a checkpoint is retrained, or the export changes, this fails until
-the file is exported again and committed. The browser test (tests/browser/test_static_playground.py) checks the page's
-maths against the package; this one checks the numbers it starts from.
+`python -m maml_lite.playground.export` writes them; if a checkpoint is retrained, or the export changes, this
+fails until the file is exported again and committed. The browser test (tests/browser/test_static_playground.py)
+checks the page's maths against the package; this one checks the numbers it starts from.
 """
 
 from __future__ import annotations
