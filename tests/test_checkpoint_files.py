@@ -104,7 +104,8 @@ def test_ctrl_c_during_the_clis_card_evaluation_writes_nothing(tmp_path, monkeyp
     output = good_pair(path)
     monkeypatch.setattr(cli, "evaluate", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
-        cli.main(["--recipe", "maml", "--set", "training.iterations=3", "--out", str(path)])
+        cli.main(["--recipe", "maml", "--set", "training.iterations=3", "--set", "card.fresh_tasks=20",
+                  "--out", str(path)])
     assert_intact(path, 0, output)
 
 

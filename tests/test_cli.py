@@ -12,7 +12,7 @@ from maml_lite.cli import RECIPES, apply_override, main, read_recipe
 from maml_lite.methods import PRETRAINED, methods
 from maml_lite.methods.maml_plus import MAMLPlus
 
-QUICK = ["--set", "training.iterations=20", "--set", "card.eval_tasks=10"]
+QUICK = ["--set", "training.iterations=20", "--set", "card.eval_tasks=10", "--set", "card.fresh_tasks=20"]
 
 
 def test_cli_writes_checkpoint_and_card(tmp_path, capsys):
@@ -56,8 +56,7 @@ def test_cli_passes_the_tuned_recipe_to_meta_train(tmp_path):
     """maml_plus's recipe (multi-step loss, unit scales, smooth start) reaches meta_train: same weights as calling
     it directly, and the card says maml_plus, not maml."""
     out = tmp_path / "tuned.pt"
-    main(["--recipe", "maml_plus", "--set", "training.iterations=30", "--set", "card.eval_tasks=10",
-          "--out", str(out)])
+    main(["--recipe", "maml_plus", "--set", "training.iterations=30", *QUICK[2:], "--out", str(out)])
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["method"] == "maml_plus" and card["recipe"]["method"]["step_weights"] == [0.7, 0.3]
     torch.manual_seed(0)
@@ -79,8 +78,8 @@ def test_cli_trains_notebook_07s_methods_and_scores_each_its_own_way(tmp_path):
             "cavia": [], "anil": []}
     for name, flags in runs.items():
         out = tmp_path / f"{name}.pt"
-        main(["--recipe", name, "--set", "training.iterations=3", "--set", "training.meta_batch=4",
-              "--set", "card.eval_tasks=10", *flags, "--out", str(out)])
+        main(["--recipe", name, "--set", "training.iterations=3", "--set", "training.meta_batch=4", *QUICK[2:],
+              *flags, "--out", str(out)])
         card = json.loads(out.with_suffix(".json").read_text())
         model, method = ml.load_checkpoint(out)
         assert method.name == name == card["method"]

@@ -15,12 +15,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..adapt import task_loss
+from ..adapt import mse
 from ..checks import check_float, check_inner
 from ..method import Method
 from ..model import ACTIVATIONS, MLP, forward
 
-Head = tuple[Tensor, Tensor]  # weight (meta_batch, 1, hidden), bias (meta_batch, 1)
+Head = tuple[Tensor, Tensor, Tensor]  # weight (meta_batch, 1, h), bias (meta_batch, 1), support features
 
 
 def features(model: MLP, x: Tensor) -> Tensor:
@@ -57,16 +57,19 @@ class ANIL(Method):
         if not isinstance(model, MLP) or len(model.layers) < 2:
             raise TypeError("ANIL adapts the last layer of the core MLP (maml_lite.MLP, e.g. ml.make_model()) on top "
                             f"of at least one hidden layer; got {type(model).__name__}")
-        head = model.layers[-1]
-        return head.weight.expand(x_support.shape[0], *head.weight.shape), head.bias.expand(x_support.shape[0], 1)
+        head, n = model.layers[-1], x_support.shape[0]
+        # the body never adapts: its features of the support points are computed once, for every step
+        return head.weight.expand(n, *head.weight.shape), head.bias.expand(n, 1), features(model, x_support)
 
-    def step(self, model: nn.Module, head: Head, x_support: Tensor, y_support: Tensor,
+    def step(self, model: nn.Module, state: Head, x_support: Tensor, y_support: Tensor,
              create_graph: bool) -> Head:
+        weight, bias, phi = state
         with torch.enable_grad():  # the inner loop needs gradients even inside torch.no_grad()
-            weight, bias = (t if t.requires_grad else t.detach().requires_grad_() for t in head)
-            loss = task_loss(head_predict(features(model, x_support), weight, bias), y_support).sum()
+            weight, bias = (t if t.requires_grad else t.detach().requires_grad_() for t in (weight, bias))
+            loss = mse(head_predict(phi, weight, bias), y_support)  # a sum over tasks: one gradient each
             g_weight, g_bias = torch.autograd.grad(loss, [weight, bias], create_graph=create_graph)
-        return weight - self.inner_lr * g_weight, bias - self.inner_lr * g_bias
+        return weight.add(g_weight, alpha=-self.inner_lr), bias.add(g_bias, alpha=-self.inner_lr), phi
 
-    def predict(self, model: nn.Module, head: Head, x: Tensor) -> Tensor:
-        return head_predict(features(model, x), *head)
+    def predict(self, model: nn.Module, state: Head, x: Tensor) -> Tensor:
+        weight, bias, _ = state
+        return head_predict(features(model, x), weight, bias)
