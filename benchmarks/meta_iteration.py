@@ -54,7 +54,8 @@ def main() -> None:
     torch.set_num_threads(1)
     common = ml.SineTasks().sample(25, 10, 10, generator=torch.Generator().manual_seed(0))
     print(f"torch {torch.__version__}, one thread; ms per meta-iteration")
-    print(f"  {'method':14s} {'25 tasks, K=10+10':>18s}   {'its recipe':>10s}  (recipe's meta-batch, K support + query)")
+    print(f"  {'method':14s} {'25 tasks, K=10+10':>18s}   {'its recipe':>10s}  "
+          "(recipe's meta-batch, K support + query)")
     times = {}
     for path in sorted(RECIPES.glob("*.toml")):
         recipe = read_recipe(path.stem)
