@@ -65,6 +65,36 @@ def _method(method: str | nn.Module) -> nn.Module:
     return method
 
 
+def _check_settings(model: nn.Module, method: nn.Module, iterations: int, seed: int, meta_batch: int, k_shot: int,
+                    k_query: int, outer_lr: float, schedule: str, log_every: int) -> None:
+    """meta_train's arguments, and the memory one iteration needs, checked before any work."""
+    for name, value, low in (("iterations", iterations, 0), ("seed", seed, 0), ("meta_batch", meta_batch, 1),
+                             ("k_shot", k_shot, 1), ("k_query", k_query, 1), ("log_every", log_every, 1)):
+        check_int(name, value, low)
+    check_float("outer_lr", outer_lr, strict=True)
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    steps = getattr(method, "inner_steps", 1)
+    per_task = method.bytes_per_task(model, k_shot + k_query, steps) if hasattr(method, "bytes_per_task") else 0
+    needed = meta_batch * per_task
+    check_memory(f"one iteration of {meta_batch} tasks x {k_shot + k_query} points x {steps} inner steps", needed,
+                 "meta_batch, k_shot, k_query or inner_steps")
+
+
+def _scalar(loss: object, method: nn.Module) -> torch.Tensor:
+    """The method's loss, if it is a scalar tensor that depends on the parameters (what backward needs)."""
+    if not (isinstance(loss, torch.Tensor) and loss.dim() == 0 and loss.requires_grad):
+        raise TypeError(f"{type(method).__name__} must return the loss as a scalar tensor that depends on the "
+                        f"parameters, got {type(loss).__name__} {getattr(loss, 'shape', loss)}")
+    return loss
+
+
+def _finite_gradients(params: list[torch.Tensor]) -> bool:
+    """Whether every gradient entry is finite: their sum is finite only if each one is (one check, not many)."""
+    grads = [p.grad.reshape(-1) for p in params if p.grad is not None]
+    return not grads or bool(torch.cat(grads).sum().isfinite())
+
+
 def meta_train(model: nn.Module, method: str | nn.Module = "maml", iterations: int = 1000, seed: int = 0,
                meta_batch: int = 25, k_shot: int = 10, k_query: int | None = None, outer_lr: float = 1e-3,
                schedule: str = "constant", log_every: int = 100,
@@ -81,17 +111,7 @@ def meta_train(model: nn.Module, method: str | nn.Module = "maml", iterations: i
     """
     method, tasks = _method(method), SineTasks() if tasks is None else tasks
     k_query = k_shot if k_query is None else k_query
-    for name, value, low in (("iterations", iterations, 0), ("seed", seed, 0), ("meta_batch", meta_batch, 1),
-                             ("k_shot", k_shot, 1), ("k_query", k_query, 1), ("log_every", log_every, 1)):
-        check_int(name, value, low)
-    check_float("outer_lr", outer_lr, strict=True)
-    if schedule not in ("constant", "cosine"):
-        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
-
-    steps_kept = getattr(method, "inner_steps", 1)
-    check_memory(f"one iteration of {meta_batch} tasks x {k_shot + k_query} points x {steps_kept} inner steps",
-                 meta_batch * method.bytes_per_task(model, k_shot + k_query, steps_kept)
-                 if hasattr(method, "bytes_per_task") else 0, "meta_batch, k_shot, k_query or inner_steps")
+    _check_settings(model, method, iterations, seed, meta_batch, k_shot, k_query, outer_lr, schedule, log_every)
     generator = torch.Generator().manual_seed(seed)
     params = [p for p in (*model.parameters(), *method.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=outer_lr, fused=True)
@@ -104,15 +124,11 @@ def meta_train(model: nn.Module, method: str | nn.Module = "maml", iterations: i
         for it in bar:
             batch = tasks.sample(meta_batch, k_shot, k_query, generator=generator)
             optimizer.zero_grad()
-            loss = method(model, batch)
-            if not (isinstance(loss, torch.Tensor) and loss.dim() == 0 and loss.requires_grad):
-                raise TypeError(f"{type(method).__name__} must return the loss as a scalar tensor that depends on "
-                                f"the parameters, got {type(loss).__name__} {getattr(loss, 'shape', loss)}")
+            loss = _scalar(method(model, batch), method)
             value = loss.item()
             if math.isfinite(value):
-                loss.backward()  # the sum of every gradient entry is finite only if each one is:
-            grads = [p.grad.reshape(-1) for p in params if p.grad is not None]
-            if not (math.isfinite(value) and (not grads or torch.cat(grads).sum().isfinite())):
+                loss.backward()
+            if not (math.isfinite(value) and _finite_gradients(params)):
                 what = "meta-gradient" if math.isfinite(value) else "loss"
                 raise DivergenceError(_diverged(it, what, method, outer_lr), history)
             optimizer.step()
