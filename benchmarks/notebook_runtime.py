@@ -74,8 +74,9 @@ def _sliced(get_msg):
     return get_msg_sliced
 
 
-def measure(path: Path, timeout: int = 600, kernel_name: str = "python3") -> dict:
-    """Execute one notebook in a fresh kernel; return seconds, peak MB and the error, if any."""
+def measure(path: Path, timeout: int = 600, kernel_name: str = "python3", save: Path | None = None) -> dict:
+    """Execute one notebook in a fresh kernel; return seconds, peak MB and the error, if any. save: also write
+    the executed notebook there (without the appended memory cell)."""
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
     client = SlicedPollClient(
@@ -96,6 +97,9 @@ def measure(path: Path, timeout: int = 600, kernel_name: str = "python3") -> dic
         text = output.get("text", "")
         if MARK in text:
             peak = json.loads(text.split(MARK, 1)[1].splitlines()[0])
+    if save is not None:
+        nb.cells.pop()
+        nbformat.write(nb, save)
     return {
         "notebook": path.name,
         "seconds": round(seconds, 1),
@@ -114,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     ap.add_argument("--kernel", default="python3")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--save-dir", type=Path, help="also write each executed notebook into this folder")
     args = ap.parse_args(argv)
 
     paths = args.notebooks or sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
@@ -123,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python: {sys.executable}", flush=True)
     results = []
     for path in paths:
-        r = measure(path, timeout=args.timeout, kernel_name=args.kernel)
+        save = args.save_dir / path.name if args.save_dir else None
+        r = measure(path, timeout=args.timeout, kernel_name=args.kernel, save=save)
         results.append(r)
         print(
             f"  {r['notebook']}: {r['seconds']} s, {r['peak_mb']} MB" + (f"  ERROR {r['error']}" if r["error"] else ""),

@@ -14,7 +14,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import maml_lite as ml
+
+pytestmark = pytest.mark.slow  # trains a method in a subprocess
 
 METHOD = '''
 """Sign-step MAML, the method the README's checklist test adds: each inner step moves every weight by inner_lr

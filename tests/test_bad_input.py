@@ -388,6 +388,7 @@ def test_memory_is_checked_before_it_is_spent(call, message, monkeypatch):
         call()
 
 
+@pytest.mark.slow
 def test_evaluate_runs_many_tasks_and_a_float64_model_without_running_out_of_memory():
     """Tasks are adapted a chunk at a time: 100,000 tasks need no more memory than 100; a float64 model is
     simply scored in float64."""

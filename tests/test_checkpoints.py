@@ -24,6 +24,8 @@ from maml_lite.cli import FRESH_SEED, RUNAWAY_MSE, fresh_check
 from maml_lite.methods import methods, shipped
 from maml_lite.plots import PAPER_TABLE2
 
+pytestmark = pytest.mark.slow  # every card recomputed, on 1000 and on fresh tasks
+
 N_TASKS = 1000
 SHIPPED = list(ml.PRETRAINED)
 # Meta-SGD is left out: its rates are learned for ONE step (notebook 06)

@@ -136,6 +136,7 @@ def test_binder_requirements_are_cpu_torch_and_the_same_pins():
     assert "pip install --no-deps" in post and "-e ." in post
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs():
     """The package section's example is code a reader will paste: it must run as printed."""
     text = (ROOT / "README.md").read_text()

@@ -1,11 +1,14 @@
-"""A Binder-like session in a real browser: the whole course, one notebook after another, stays under 2 GB.
+"""A Binder-like session in a real browser: closing a notebook's tab shuts its kernel down, so the course runs in
+one kernel at a time.
 
-mybinder.org caps a session at about 2 GB, and the six notebooks' kernels peak at about 2.7 GB together, so a
-session dies part-way if every kernel stays alive (JupyterLab's default when a tab closes). binder/overrides.json
+mybinder.org caps a session at about 2 GB, and the course's kernels together hold more than that, so a session
+would die part-way if every kernel stayed alive (JupyterLab's default when a tab closes). binder/overrides.json
 makes JupyterLab shut a notebook's kernel down when its tab closes; .ci/setup installs it into .venv as postBuild
-does on Binder. This test opens each notebook in JupyterLab (headless Debian Chromium), runs it, closes its tab,
-and samples the memory of every running kernel throughout: at most one kernel may be alive after each close, and
-the kernels' total memory must stay under 2 GB. It prints the peak. Screenshots of failures go to artifacts/.
+does on Binder. This test opens notebooks one after another in JupyterLab (headless Debian Chromium), runs each,
+closes its tab and counts the server's kernels: none may outlive its tab. Each notebook's own kernel peak is
+measured where the course runs anyway (nbval's run with .ci/notebook_peak.py in `make test`, and the Binder
+emulation, each under 1 GB), so with one kernel at a time the course stays under Binder's 2 GB; the notebooks
+here are small ones made for the test, so the course is not executed a further time.
 """
 
 from __future__ import annotations
@@ -13,9 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,9 +24,7 @@ import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, free_port, lab_command, open_and_run_all, server
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 ARTIFACTS = ROOT / "artifacts"
-LIMIT_MB = 2048
 OVERRIDES = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
 
 if not CHROMIUM.exists():
@@ -47,54 +46,55 @@ def kernels_mb(server_pid: int) -> tuple[int, float]:
     return count, total / 2**20
 
 
-def test_the_whole_course_stays_under_two_gigabytes(tmp_path):
+def small_notebook(path: Path, size: int) -> None:
+    """A notebook that loads the package and evaluates a checkpoint: a kernel of the course's kind, in seconds."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import maml_lite as ml\nmodel, method = ml.load_pretrained('maml')\n"
+        f"print(ml.evaluate(model, 5, [0, 1], n_tasks={size}, method=method))")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_closing_a_tab_shuts_its_kernel_down(tmp_path):
     assert OVERRIDES.exists() and json.loads(OVERRIDES.read_text())[
         "@jupyterlab/notebook-extension:tracker"]["kernelShutdown"] is True, "run .ci/setup: it installs overrides.json"
     work = tmp_path / "work"
-    shutil.copytree(ROOT / "notebooks", work, ignore=shutil.ignore_patterns("*.cfg"))
+    work.mkdir()
+    names = [f"course_{i}.ipynb" for i in range(3)]
+    for i, name in enumerate(names):
+        small_notebook(work / name, 50 * (i + 1))
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     base = f"http://127.0.0.1:{port}"
-    samples: list[tuple[int, float]] = []
-    alive_after_close: list[tuple[str, int]] = []
-    stop = threading.Event()
+    alive_while_open, alive_after_close = [], []
     ARTIFACTS.mkdir(exist_ok=True)
-    ready = f"{base}/api/status?token={token}"
-    with server(lab_command(port, token, work), ready, tmp_path / "lab.log", env=env) as lab:
-
-        def sample() -> None:
-            while not stop.is_set():
-                samples.append(kernels_mb(lab.pid))
-                stop.wait(0.5)
-
-        threading.Thread(target=sample, daemon=True).start()
-        try:
-            with sync_api.sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-                page = browser.new_page(viewport={"width": 1300, "height": 900})
-                for nb in NOTEBOOKS:
-                    try:
-                        open_and_run_all(page, f"{base}/lab/tree/{nb.name}?reset&token={token}", sync_api.TimeoutError)
-                    except sync_api.TimeoutError:
-                        page.screenshot(path=str(ARTIFACTS / f"kernel_memory_{nb.stem}.png"), full_page=True)
-                        raise
-                    # File > Close Tab: with kernelShutdown, the kernel goes with the tab
-                    page.locator(".lm-MenuBar-item", has_text="File").first.click()
-                    page.locator(".lm-Menu-item[data-command='application:close']").click()
-                    try:
-                        page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=3000)  # "shut down the kernel?"
-                    except sync_api.TimeoutError:
-                        pass
-                    deadline = time.monotonic() + 30
-                    while kernels_mb(lab.pid)[0] > 0 and time.monotonic() < deadline:
-                        time.sleep(0.5)
-                    alive_after_close.append((nb.name, kernels_mb(lab.pid)[0]))
-                browser.close()
-        finally:
-            stop.set()
-    peak_n, peak_mb = max(samples, key=lambda s: s[1]) if samples else (0, 0.0)
-    print(f"\npeak memory of the running kernels over the whole course: {peak_mb:.0f} MB ({peak_n} kernel(s) alive); "
-          f"kernels alive after each tab closed: {alive_after_close}")
-    assert all(n == 0 for _, n in alive_after_close), f"kernels outlived their tabs: {alive_after_close}"
-    assert peak_mb < LIMIT_MB, f"the kernels held {peak_mb:.0f} MB at once"
+    with server(lab_command(port, token, work), f"{base}/api/status?token={token}", tmp_path / "lab.log",
+                env=env) as lab:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            for name in names:
+                try:
+                    open_and_run_all(page, f"{base}/lab/tree/{name}?reset&token={token}", sync_api.TimeoutError)
+                except sync_api.TimeoutError:
+                    page.screenshot(path=str(ARTIFACTS / f"kernel_shutdown_{name}.png"), full_page=True)
+                    raise
+                alive_while_open.append(kernels_mb(lab.pid)[0])
+                page.locator(".lm-MenuBar-item", has_text="File").first.click()  # File > Close Tab
+                page.locator(".lm-Menu-item[data-command='application:close']").click()
+                try:
+                    page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=3000)  # "shut down the kernel?"
+                except sync_api.TimeoutError:
+                    pass
+                deadline = time.monotonic() + 30
+                while kernels_mb(lab.pid)[0] > 0 and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                alive_after_close.append(kernels_mb(lab.pid)[0])
+            browser.close()
+    print(f"\nkernels alive while each notebook was open: {alive_while_open}; after its tab closed: "
+          f"{alive_after_close}")
+    assert alive_while_open == [1, 1, 1], alive_while_open  # the test really ran a kernel each time
+    assert alive_after_close == [0, 0, 0], f"kernels outlived their tabs: {alive_after_close}"

@@ -112,12 +112,20 @@ def overflowing(slides: list[dict], tolerance: int = 2) -> list[dict]:
     return [s for s in slides if s["overflow"] > tolerance]
 
 
+def built(kind: str, tmp_path_factory) -> Path:
+    """The decks or the book: the ones `make test` just built (MAML_LITE_BUILT=artifacts), else built here."""
+    if os.environ.get("MAML_LITE_BUILT"):
+        return Path(os.environ["MAML_LITE_BUILT"]) / kind
+    out = tmp_path_factory.mktemp(kind) / "html"
+    script = ROOT / ".ci" / ("slides.py" if kind == "slides" else "book.py")
+    subprocess.run([sys.executable, str(script), "--out", str(out)], check=True, capture_output=True, text=True,
+                   env={**os.environ, "PYTHONHASHSEED": "0"})
+    return out
+
+
 @pytest.fixture(scope="module")
 def decks(tmp_path_factory):
-    out = tmp_path_factory.mktemp("slides")
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run([sys.executable, str(ROOT / ".ci" / "slides.py"), "--out", str(out)], check=True, env=env,
-                   capture_output=True, text=True)
+    out = built("slides", tmp_path_factory)
     httpd, base = serve(out)
     yield out, base
     httpd.shutdown()
@@ -180,10 +188,7 @@ BOOK_MATHS_JS = """async () => {
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book") / "html"
-    subprocess.run([sys.executable, str(ROOT / ".ci" / "book.py"), "--out", str(out)], check=True,
-                   capture_output=True, text=True)
-    httpd, base = serve(out)
+    httpd, base = serve(built("book", tmp_path_factory))
     yield base
     httpd.shutdown()
 
