@@ -37,9 +37,19 @@ from .tasks import TaskBatch
 State = Any  # whatever a method adapts: a dict of weights, a head, a context, weights and an optimiser's memory
 
 
-def check_batch(batch: TaskBatch, model: nn.Module) -> None:
-    """A meta-batch's shapes and dtype, checked without tensor operations (so, once per call, for free)."""
+def check_dtypes(method: nn.Module, model: nn.Module) -> torch.dtype:
+    """The model's dtype, once the method's own tensors (rates, an update rule) have it too."""
     dtype = dtype_of(model)
+    own = {t.dtype for t in (*method.parameters(), *method.buffers()) if t.is_floating_point()}
+    if own - {dtype}:
+        raise TypeError(f"the method's own tensors are {sorted(map(str, own))} but the model is {dtype}: convert "
+                        f"one, e.g. method.to({dtype}) or model.to({own.pop()})")
+    return dtype
+
+
+def check_batch(batch: TaskBatch, model: nn.Module, method: nn.Module) -> None:
+    """A meta-batch's shapes and dtypes, checked without tensor operations (so, once per call, for free)."""
+    dtype = check_dtypes(method, model)
     check_points(batch.x_support, batch.y_support, dtype=dtype, finite=False)
     check_points(batch.x_query, batch.y_query, "query", dtype=dtype, finite=False)
     if batch.x_support.dim() != batch.x_query.dim() or batch.x_support.shape[0] != batch.x_query.shape[0]:
@@ -97,7 +107,7 @@ class Method(nn.Module):
 
     def forward(self, model: nn.Module, batch: TaskBatch) -> Tensor:
         """The meta-training loss: sum_s w_s * mean_i L_query_i(state_s), w = loss_weights()."""
-        check_batch(batch, model)
+        check_batch(batch, model, self)
         weights, total = self.loss_weights(), 0.0
         second_order = not self.first_order
         for s, state in enumerate(self.states(model, batch.x_support, batch.y_support, self.inner_steps,
@@ -116,8 +126,9 @@ class Method(nn.Module):
         meta_batch, where the model serves only as their architecture: the playground's batched pass).
         """
         check_int("steps", steps, 0, MAX_INNER_STEPS)
+        dtype = check_dtypes(self, model)
         if x_support.shape[1]:
-            check_points(x_support, y_support, dtype=dtype_of(model))
+            check_points(x_support, y_support, dtype=dtype)
         states = self.states(model, x_support, y_support, steps if x_support.shape[1] else 0, start=start)
         out = torch.stack([self.predict(model, state, x) for state in states])
         return out.expand(steps + 1, *out.shape[1:])

@@ -35,6 +35,10 @@ class TaskBatch:
     amplitude: Tensor
     phase: Tensor
 
+    def to(self, dtype: torch.dtype) -> TaskBatch:
+        """The same tasks in another float dtype (e.g. torch.float64, for a float64 model)."""
+        return TaskBatch(*(getattr(self, f).to(dtype) for f in self.__dataclass_fields__))
+
 
 @dataclass(frozen=True)
 class SineTasks:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .adapt import dtype_of
 from .checks import check_float, check_int, check_memory
 from .method import FOMAML, MAML, Pretrain
 from .tasks import SineTasks
@@ -112,7 +113,7 @@ def meta_train(model: nn.Module, method: str | nn.Module = "maml", iterations: i
     method, tasks = _method(method), SineTasks() if tasks is None else tasks
     k_query = k_shot if k_query is None else k_query
     _check_settings(model, method, iterations, seed, meta_batch, k_shot, k_query, outer_lr, schedule, log_every)
-    generator = torch.Generator().manual_seed(seed)
+    generator, dtype = torch.Generator().manual_seed(seed), dtype_of(model)
     params = [p for p in (*model.parameters(), *method.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=outer_lr, fused=True)
     cosine = lambda i: 0.5 * (1 + math.cos(math.pi * i / max(iterations, 1)))  # noqa: E731
@@ -123,6 +124,7 @@ def meta_train(model: nn.Module, method: str | nn.Module = "maml", iterations: i
     try:
         for it in bar:
             batch = tasks.sample(meta_batch, k_shot, k_query, generator=generator)
+            batch = batch if batch.x_support.dtype == dtype else batch.to(dtype)  # a float64 model: float64 tasks
             optimizer.zero_grad()
             loss = _scalar(method(model, batch), method)
             value = loss.item()

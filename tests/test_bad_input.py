@@ -397,3 +397,17 @@ def test_evaluate_runs_many_tasks_and_a_float64_model_without_running_out_of_mem
     assert many.n_tasks == 100_000 and all(math.isfinite(m) for m in many.mean)
     torch.testing.assert_close(torch.tensor(ml.evaluate(model.double(), 5, [0, 1], n_tasks=20).mean),
                                torch.tensor(ml.evaluate(model.float(), 5, [0, 1], n_tasks=20).mean), rtol=1e-5, atol=0)
+
+
+def test_float64_simply_works_and_a_method_of_another_dtype_says_what_to_convert():
+    """A float64 model trains on float64 tasks (meta_train converts the sampled batch); a method whose own tensors
+    (an update rule, learned rates) are float32 beside a float64 model is refused with the conversion to make."""
+    from maml_lite.methods.learned_opt import MetaLearner
+
+    model = ml.make_model().double()
+    history = ml.meta_train(model, "maml", 3, log_every=1, progress=False)
+    assert len(history.loss) == 3 and all(p.dtype == torch.float64 for p in model.parameters())
+    with pytest.raises(TypeError, match=r"method's own tensors are \['torch.float32'\] but the model is "
+                                        r"torch.float64.*method.to\(torch.float64\)"):
+        ml.evaluate(model, 5, [1], n_tasks=4, method=MetaLearner(hidden=4))
+    assert ml.evaluate(model, 5, [1], n_tasks=4, method=MetaLearner(hidden=4).double()).n_tasks == 4
