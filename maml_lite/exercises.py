@@ -41,7 +41,8 @@ class Checker:
                   what: str = "prediction") -> bool:
         """True once `prediction` is written (and is one of `choices`, if given); else say what is missing."""
         if prediction is None:
-            print(f"{label}: not attempted yet: write your {what} first (nothing is measured or shown before).")
+            then = " first (nothing is measured or shown before)" if what == "prediction" else ""
+            print(f"{label}: not attempted yet: write your {what}{then}.")
             return False
         if choices is not None:
             allowed = tuple(choices)
