@@ -22,7 +22,7 @@ from maml_lite.methods.maml_plus import (
 from maml_lite.methods.metasgd import MetaSGD
 
 CORE = ["tasks", "model", "adapt", "method", "train", "evaluate", "checkpoints", "plots", "checks"]
-WINGS = ["methods", "playground", "cli"]  # the methods, the live playground, the command line
+WINGS = ["methods", "playground", "cli", "exercises"]  # the methods, the live playground, the command line, the checks
 
 
 def test_the_folder_tree_shows_core_methods_playground_and_cli():
