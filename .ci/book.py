@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Build the course website: the executed notebooks, the lecture guide and the solutions as a Jupyter Book.
+"""Build the course website: the executed notebooks, the lecture kit and the solutions as a Jupyter Book.
 
     python .ci/book.py [--out artifacts/book]      (`make book`)
 
 The pages are copied with their relative layout into build/book (so README's and the notebooks' links keep working)
-beside book/_config.yml, book/_toc.yml and book's own pages (book/*.md); notebooks are not re-executed. Every file the
+beside book/_config.yml, book/_toc.yml and book's own pages (book/*.md), with the figure pack (.ci/figures.py) as
+docs/figures/; notebooks are not re-executed. Every file the
 table of contents names must exist, and the build fails on a missing page. Prints the build time and where index.html
 is.
 
@@ -47,6 +48,8 @@ def main() -> None:
             shutil.copytree(ROOT / page, src / page, ignore=shutil.ignore_patterns("*.cfg", ".ipynb_checkpoints"))
         else:
             shutil.copy(ROOT / page, src / page)
+    subprocess.run([sys.executable, str(ROOT / ".ci" / "figures.py"), "--require-tags", "--out",
+                    str(src / "docs" / "figures"), "--site-root", str(src)], check=True)  # the figure pack page
     for nb in (src / "notebooks").glob("*.ipynb"):  # the playground widgets as the static playground
         data = without_widgets(json.loads(nb.read_text(encoding="utf-8")), "../playground/index.html")
         nb.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
@@ -67,7 +70,7 @@ def main() -> None:
     if mathjax.exists():
         shutil.copytree(mathjax, args.out / "mathjax")
     missing = [p for p in ("index.html", "notebooks/02_maml.html", "solutions/02_maml.html", "docs/lecture_guide.html",
-                           "playground.html", "playground/index.html")
+                           "docs/figures/index.html", "playground.html", "playground/index.html")
                if not (args.out / p).exists()]
     if missing:
         sys.exit(f"the book is missing pages: {missing}")

@@ -46,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 SHOW_CODE = "slide-code"  # the tag that shows a code cell's code in the decks
+HIDDEN = {"remove-cell"}  # cells the book hides (checks for the tests) are left off the slides too
 RISE = {"scroll": True}   # notebook metadata for RISE (JupyterLab's live slides)
 
 # ------------------------------------------------------------------------------------------------ stamping
@@ -323,6 +324,8 @@ def deck_notebook(nb: dict) -> dict:
                 level = heading_level(block)
                 units.append((_markdown_cell(block), markdown_px(block), level if level <= 3 else 0))
         elif cell["cell_type"] == "code":
+            if HIDDEN & set(cell["metadata"].get("tags", [])):
+                continue  # a check for the tests, hidden from readers: not on a slide either
             show = SHOW_CODE in cell["metadata"].get("tags", [])
             outputs = deck_outputs(nb, cell)
             if show:
