@@ -19,7 +19,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 # True once every code cell shows an execution count ([n]), or an error output appeared.
-ALL_CELLS_RAN_JS = ("(() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt:not(.jp-Placeholder-prompt)')]"
+ALL_CELLS_RAN_JS = ("(() => { const p = [...document.querySelectorAll("
+                    "'.jp-CodeCell .jp-InputPrompt:not(.jp-Placeholder-prompt)')]"
                     ".map(e => e.textContent.trim()); return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)) || "
                     "document.querySelector(\"[data-mime-type='application/vnd.jupyter.stderr']\") !== null; })()")
 
