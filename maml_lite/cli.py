@@ -3,11 +3,12 @@
     python -m maml_lite.cli --recipe maml --out maml_lite/checkpoints/maml.pt
     python -m maml_lite.cli --recipe maml --set training.iterations=200 --out /tmp/quick.pt
 
-A recipe is a short TOML file (maml_lite/recipes/NAME.toml, or any path) with one value per line and a reason
-beside each: [method] names the method and its arguments, [model] an optional shipped start, [training] the
-arguments of `meta_train`, [card] how the card is scored. --set overrides one value. Every key is checked
-against what the method and meta_train take, and the output path is tried, before training starts, so a typo
-costs seconds, not a training run. The card records the recipe as run and the command, so it replays exactly.
+A recipe is a short TOML file (maml_lite/recipes/NAME.toml, or any path) with one value per line and
+a reason beside each: [method] names the method and its arguments, [model] an optional shipped
+start, [training] the arguments of `meta_train`, [card] how the card is scored. --set overrides one
+value. Every key is checked against what the method and meta_train take, and the output path is
+tried, before training starts, so a typo costs seconds, not a training run. The card records the
+recipe as run and the command, so it replays exactly.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import inspect
 import platform
 import shlex
 import sys
+import tomllib
 from dataclasses import asdict
 from importlib.resources import files
 from pathlib import Path
 
-import tomllib
 import torch
 
 from .checkpoints import save_checkpoint
@@ -32,7 +33,8 @@ from .tasks import SineTasks
 from .train import DivergenceError, meta_train
 
 RECIPES = Path(str(files("maml_lite") / "recipes"))
-TRAINING = ("iterations", "seed", "meta_batch", "k_shot", "k_query", "outer_lr", "schedule")  # meta_train's knobs
+# meta_train's knobs
+TRAINING = ("iterations", "seed", "meta_batch", "k_shot", "k_query", "outer_lr", "schedule")
 SECTIONS = {"method": None, "model": ("init",), "training": TRAINING,
             "card": ("eval_tasks", "fresh_tasks", "note")}
 CARD_KS = (5, 10, 20)
@@ -40,9 +42,11 @@ FRESH_SEED = 31415  # tasks no recipe was chosen on and no card is scored on (ca
 RUNAWAY_MSE = 12.5  # the error of predicting 0 for a task of the largest amplitude, 5^2 / 2
 
 
-def fresh_check(model: torch.nn.Module, method: torch.nn.Module, n_tasks: int, ks: tuple[int, ...] = CARD_KS) -> dict:
-    """The runaway check on fresh tasks: at each K, after 10 inner steps, how many of `n_tasks` tasks diverged
-    (MSE NaN, inf or above 100), how many ended above RUNAWAY_MSE, and the worst error."""
+def fresh_check(model: torch.nn.Module, method: torch.nn.Module, n_tasks: int,
+                ks: tuple[int, ...] = CARD_KS) -> dict:
+    """The runaway check on fresh tasks: at each K, after 10 inner steps, how many of `n_tasks`
+    tasks diverged (MSE NaN, inf or above 100), how many ended above RUNAWAY_MSE, and the
+    worst error."""
     out: dict = {"seed": FRESH_SEED, "n_tasks": n_tasks, "steps": 10}
     for k in ks:
         batch = SineTasks().sample(n_tasks, k, generator=torch.Generator().manual_seed(FRESH_SEED))
@@ -55,7 +59,8 @@ def fresh_check(model: torch.nn.Module, method: torch.nn.Module, n_tasks: int, k
 
 def read_recipe(name_or_path: str) -> dict:
     """A recipe by name (maml_lite/recipes/NAME.toml) or path, as nested dicts."""
-    path = Path(name_or_path) if name_or_path.endswith(".toml") else RECIPES / f"{name_or_path}.toml"
+    path = (Path(name_or_path) if name_or_path.endswith(".toml")
+            else RECIPES / f"{name_or_path}.toml")
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in RECIPES.glob("*.toml")))
         raise ValueError(f"no recipe {name_or_path!r}: give a .toml path or one of {known}")
@@ -66,11 +71,13 @@ def read_recipe(name_or_path: str) -> dict:
 
 
 def apply_override(recipe: dict, assignment: str) -> None:
-    """--set SECTION.KEY=VALUE, VALUE read as TOML (3, 0.01, true, "cosine", [0.7, 0.3]) or else as a string."""
+    """--set SECTION.KEY=VALUE, VALUE read as TOML (3, 0.01, true, "cosine", [0.7, 0.3]) or else as
+    a string."""
     key, sep, text = assignment.partition("=")
     section, dot, name = key.strip().partition(".")
     if not (sep and dot and section and name):
-        raise ValueError(f"--set takes SECTION.KEY=VALUE, e.g. training.iterations=200; got {assignment!r}")
+        raise ValueError("--set takes SECTION.KEY=VALUE, e.g. training.iterations=200; got "
+                         f"{assignment!r}")
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
@@ -79,29 +86,35 @@ def apply_override(recipe: dict, assignment: str) -> None:
 
 
 def check_recipe(recipe: dict) -> None:
-    """Refuse sections and keys that nothing reads (a method's own keys are checked when it is built)."""
+    """Refuse sections and keys that nothing reads (a method's own keys are checked when it
+    is built)."""
     for section, values in recipe.items():
         if section not in SECTIONS or not isinstance(values, dict):
-            raise ValueError(f"unknown recipe section [{section}]; the sections are {', '.join(SECTIONS)}")
+            raise ValueError(f"unknown recipe section [{section}]; the sections are "
+                             f"{', '.join(SECTIONS)}")
         unknown = sorted(set(values) - set(SECTIONS[section] or values))
         if unknown:
-            raise ValueError(f"[{section}] has no key {unknown[0]!r}; it takes {', '.join(SECTIONS[section])}")
+            raise ValueError(f"[{section}] has no key {unknown[0]!r}; it takes "
+                             f"{', '.join(SECTIONS[section])}")
     name = recipe.get("method", {}).get("name")
     if name not in methods():
         raise ValueError(f"[method] name must be one of {', '.join(methods())}, got {name!r}")
     init = recipe.get("model", {}).get("init")
     if init is not None and init not in PRETRAINED:
-        raise ValueError(f"[model] init must be a shipped checkpoint ({', '.join(PRETRAINED)}), got {init!r}")
+        raise ValueError(f"[model] init must be a shipped checkpoint ({', '.join(PRETRAINED)}), "
+                         f"got {init!r}")
 
 
 def build(recipe: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(model, method) as the recipe says, seeded: a fresh network (or the shipped [model] init) and the method."""
+    """(model, method) as the recipe says, seeded: a fresh network (or the shipped [model] init) and
+    the method."""
     config = {k: v for k, v in recipe["method"].items() if k != "name"}
     cls = methods()[recipe["method"]["name"]]
     init = recipe.get("model", {}).get("init")
     takes = inspect.signature(cls.__init__).parameters
     if "iterations" in takes and "iterations" not in config:
-        config["iterations"] = recipe.get("training", {}).get("iterations", 1000)  # e.g. a smooth start's length
+        # e.g. a smooth start's length
+        config["iterations"] = recipe.get("training", {}).get("iterations", 1000)
     torch.manual_seed(recipe.get("training", {}).get("seed", 0))
     if "model" in takes:  # built around the network (its parameters' shapes): the network first
         model = load_pretrained(init)[0] if init else make_model()
@@ -111,14 +124,15 @@ def build(recipe: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
     if init:
         start = load_pretrained(init)[0]
         if start.config() != model.config():
-            raise ValueError(f"[model] init {init!r} is a network {start.config()}, but {cls.name} trains a network "
-                             f"{model.config()}; drop init to train a fresh one")
+            raise ValueError(f"[model] init {init!r} is a network {start.config()}, but {cls.name} "
+                             f"trains a network {model.config()}; drop init to train a fresh one")
         model = start
     return model, method
 
 
 def _check_out(out: Path) -> str | None:
-    """Why the checkpoint or its card could not be written, or None: tried now, not after training."""
+    """Why the checkpoint or its card could not be written, or None: tried now, not
+    after training."""
     if out.suffix != ".pt" or out.is_dir():
         return f"--out must be a file path ending in .pt, got {out}"
     try:
@@ -132,11 +146,14 @@ def _check_out(out: Path) -> str | None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m maml_lite.cli", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recipe", required=True, help="a recipe name in maml_lite/recipes (e.g. maml) or a .toml path")
+    ap = argparse.ArgumentParser(prog="python -m maml_lite.cli",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--recipe", required=True,
+                    help="a recipe name in maml_lite/recipes (e.g. maml) or a .toml path")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override one recipe value, e.g. training.iterations=200 (repeatable)")
-    ap.add_argument("--out", type=Path, required=True, help="checkpoint path, e.g. maml_lite/checkpoints/maml.pt")
+    ap.add_argument("--out", type=Path, required=True,
+                    help="checkpoint path, e.g. maml_lite/checkpoints/maml.pt")
     return ap
 
 
@@ -168,23 +185,28 @@ def main(argv: list[str] | None = None) -> None:
     except (TypeError, ValueError) as e:
         ap.error(str(e))
     method.finish(model)
-    print(f"trained in {history.seconds:.0f} s; scoring the card on {eval_tasks} tasks per K, and {fresh_tasks} "
-          "fresh ones for runaways...")
+    print(f"trained in {history.seconds:.0f} s; scoring the card on {eval_tasks} tasks per K, and "
+          f"{fresh_tasks} fresh ones for runaways...")
     card = {
         "name": args.out.stem, "method": method.name, "recipe": recipe,
         "command": shlex.join(["python", "-m", "maml_lite.cli", *argv]),
         "training_seconds": round(history.seconds, 1), "interrupted": history.interrupted,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "final_train_loss": history.loss[-1] if history.loss else None,
-        "evaluation": {f"K={k}": asdict(evaluate(model, k, n_tasks=eval_tasks, method=method)) for k in CARD_KS},
+        "evaluation": {f"K={k}": asdict(evaluate(model, k, n_tasks=eval_tasks, method=method))
+                       for k in CARD_KS},
         "fresh_tasks": fresh_check(model, method, fresh_tasks),
     }
-    save_checkpoint(model, args.out, method, card)  # both files or neither: an interrupted write keeps the old pair
+    # both files or neither: an interrupted write keeps the old pair
+    save_checkpoint(model, args.out, method, card)
     for k, table in card["evaluation"].items():
         fresh = card["fresh_tasks"][k]
-        print(k, f"{table['metric']} after 0/1/5/10 steps:", [round(table["mean"][s], 3) for s in (0, 1, 5, 10)],
-              f"diverged at 10: {table['diverged'][10]} of {eval_tasks}, {fresh['diverged']} of {fresh_tasks} fresh")
-    print(f"wrote {args.out} and {args.out.with_suffix('.json')} ({history.seconds:.0f} s of training)")
+        print(k, f"{table['metric']} after 0/1/5/10 steps:",
+              [round(table["mean"][s], 3) for s in (0, 1, 5, 10)],
+              f"diverged at 10: {table['diverged'][10]} of {eval_tasks}, {fresh['diverged']} of "
+              f"{fresh_tasks} fresh")
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')} ({history.seconds:.0f} s of "
+          "training)")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """The paper's test protocol (Finn et al. 2017, section 5.1 and Table 2), for any method.
 
-Fresh tasks, K support points each, the method's inner steps (SGD at 0.01 for MAML), MSE on 100 evenly spaced
-x in [-5, 5]; mean over tasks with a 95% confidence interval 1.96 std / sqrt(n_tasks). Every method is scored
-through its own `trajectory`, so they all meet the same tasks and the same grid. Taught in
-notebooks/01_fine_tuning.ipynb.
+Fresh tasks, K support points each, the method's inner steps (SGD at 0.01 for MAML), MSE on 100
+evenly spaced x in [-5, 5]; mean over tasks with a 95% confidence interval 1.96 std / sqrt(n_tasks).
+Every method is scored through its own `trajectory`, so they all meet the same tasks and the same
+grid. Taught in notebooks/01_fine_tuning.ipynb.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from .tasks import SineTasks, TaskBatch
 class EvalResult:
     """The error after each number of inner steps. Lists are indexed like `steps`.
 
-    mean is taken over *all* tasks, so one diverged task can make it huge, inf or nan; `diverged` counts
-    those tasks (for sine tasks: MSE non-finite or above 100), and `median` shows a typical task regardless.
+    mean is taken over *all* tasks, so one diverged task can make it huge, inf or nan; `diverged`
+    counts those tasks (for sine tasks: MSE non-finite or above 100), and `median` shows a typical
+    task regardless.
     """
 
     k_shot: int
@@ -46,7 +47,8 @@ class EvalResult:
         return self.mean[i], self.ci95[i]
 
     def __str__(self) -> str:
-        lines = [f"K={self.k_shot}, {self.n_tasks} tasks: steps  {self.metric} +- 95% CI  (diverged tasks)"]
+        lines = [f"K={self.k_shot}, {self.n_tasks} tasks: steps  {self.metric} +- 95% "
+                 "CI  (diverged tasks)"]
         for s, m, c, bad in zip(self.steps, self.mean, self.ci95, self.diverged):
             lines.append(f"  {s:5d}  {m:7.3f} +- {c:.3f}" + (f"  ({bad} diverged)" if bad else ""))
         return "\n".join(lines)
@@ -54,19 +56,21 @@ class EvalResult:
 
 def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range(11),
                 method: Method | None = None, tasks: SineTasks | None = None) -> Tensor:
-    """Each task's score after each step count: (len(steps), n_tasks); for sine tasks the MSE on 100 x.
+    """Each task's score after each step count: (len(steps), n_tasks); for sine tasks the MSE on
+    100 x.
 
-    batch: the tasks with their K support points. Each task is adapted from the model by `method` (default:
-    SGD at 0.01, as MAML adapts), nothing differentiated through, and scored where the task family says
-    (sine: the whole true curve) after each count in `steps` (ascending). Tasks go through a chunk at a time
-    (`method.eval_chunk`, fewer if memory is short), so memory does not grow with their number. `evaluate`
-    averages these.
+    batch: the tasks with their K support points. Each task is adapted from the model by `method`
+    (default: SGD at 0.01, as MAML adapts), nothing differentiated through, and scored where the
+    task family says (sine: the whole true curve) after each count in `steps` (ascending). Tasks go
+    through a chunk at a time (`method.eval_chunk`, fewer if memory is short), so memory does not
+    grow with their number. `evaluate` averages these.
     """
     steps = check_steps(steps, ascending=True)
     method, tasks = MAML() if method is None else method, SineTasks() if tasks is None else tasks
     dtype = dtype_of(model)  # a float64 model is scored on float64 tasks
     x_eval, y_eval = (t.to(dtype) if t.is_floating_point() else t for t in tasks.eval_points(batch))
-    x_support, y_support = (t.to(dtype) if t.is_floating_point() else t for t in (batch.x_support, batch.y_support))
+    x_support, y_support = (t.to(dtype) if t.is_floating_point() else t
+                            for t in (batch.x_support, batch.y_support))
     n_tasks, k, n_eval = x_eval.shape[0], x_support.shape[1], x_eval.shape[1]
     per_task = method.bytes_per_task(model, k + n_eval, 1) + 4 * (steps[-1] + 1) * y_eval[0].numel()
     check_memory(f"adapting one task to {k} points", per_task, "k_shot")
@@ -80,9 +84,10 @@ def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range
 
 
 def evaluate(model: nn.Module, k_shot: int, steps: Iterable[int] = range(11), n_tasks: int = 600,
-             seed: int = 2017, method: Method | None = None, tasks: SineTasks | None = None) -> EvalResult:
-    """Adapt `model` to `n_tasks` fresh tasks from `k_shot` points each by `method` (default: SGD at 0.01);
-    the error after each step count, averaged over the tasks, with its 95% CI."""
+             seed: int = 2017, method: Method | None = None,
+             tasks: SineTasks | None = None) -> EvalResult:
+    """Adapt `model` to `n_tasks` fresh tasks from `k_shot` points each by `method` (default: SGD at
+    0.01); the error after each step count, averaged over the tasks, with its 95% CI."""
     check_int("k_shot", k_shot, 1)
     check_int("n_tasks", n_tasks, 2, 100_000)
     check_int("seed", seed, 0)
@@ -94,7 +99,8 @@ def evaluate(model: nn.Module, k_shot: int, steps: Iterable[int] = range(11), n_
         k_shot, n_tasks, steps,
         mean=errors.mean(1).tolist(),
         ci95=[1.96 * sd / math.sqrt(n_tasks) for sd in errors.std(1).tolist()],
-        median=errors.nan_to_num(nan=math.inf).median(1).values.tolist(),  # a NaN task counts as the worst
+        # a NaN task counts as the worst
+        median=errors.nan_to_num(nan=math.inf).median(1).values.tolist(),
         diverged=tasks.diverged(errors).sum(1).tolist(),
         metric=tasks.metric,
     )

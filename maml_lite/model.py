@@ -1,8 +1,8 @@
 """The paper's regression network and a pure functional forward pass.
 
-MLP 1 -> 40 -> 40 -> 1 with ReLU (Finn et al. 2017, section 5.1). `forward(params, x)` evaluates *any*
-parameters, including a batch of per-task parameters with a leading task dimension, in one pass of
-batched matrix products. Taught in notebooks/02_maml.ipynb.
+MLP 1 -> 40 -> 40 -> 1 with ReLU (Finn et al. 2017, section 5.1). `forward(params, x)` evaluates
+*any* parameters, including a batch of per-task parameters with a leading task dimension, in one
+pass of batched matrix products. Taught in notebooks/02_maml.ipynb.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from .checks import check_forward, check_hidden
 Params = dict[str, Tensor]
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 Activation = str | Callable[[Tensor], Tensor]
-MAX_WIDTH, MAX_LAYERS = 4096, 16  # larger networks are surely a mistake (and a checkpoint asking for them is refused)
+# larger networks are surely a mistake (and a checkpoint asking for them is refused)
+MAX_WIDTH, MAX_LAYERS = 4096, 16
 
 
 def forward(params: Mapping[str, Tensor], x: Tensor,
             activation: Activation | Sequence[Activation] = "relu") -> Tensor:
-    """Run the MLP given by `params` on x: h <- act(h W^T + b), layer by layer, no act after the last.
+    """Run the MLP given by `params` on x: h <- act(h W^T + b), layer by layer, no act after
+    the last.
 
     params: "layers.{i}.weight" (out, in) and "layers.{i}.bias" (out,), or with a leading task
             dimension: (meta_batch, out, in) and (meta_batch, out).
@@ -41,9 +43,11 @@ def forward(params: Mapping[str, Tensor], x: Tensor,
 
 
 def affine(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
-    """h W^T + b in one fused call. h (n, in), w (out, in), b (out,); or all with a leading task dim."""
+    """h W^T + b in one fused call. h (n, in), w (out, in), b (out,); or all with a leading
+    task dim."""
     if w.dim() == 3:
-        return torch.baddbmm(b.unsqueeze(-2), h.expand(w.shape[0], *h.shape[-2:]), w.transpose(-1, -2))
+        return torch.baddbmm(b.unsqueeze(-2), h.expand(w.shape[0], *h.shape[-2:]),
+                             w.transpose(-1, -2))
     if h.dim() == 2:
         return torch.addmm(b, h, w.t())
     return torch.matmul(h, w.t()) + b
@@ -60,7 +64,8 @@ class MLP(nn.Module):
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if not (isinstance(sizes, (tuple, list)) and 2 <= len(sizes) <= MAX_LAYERS
                 and all(type(n) is int and 1 <= n <= MAX_WIDTH for n in sizes)):
-            raise ValueError(f"sizes must be 2 to {MAX_LAYERS} layer widths between 1 and {MAX_WIDTH}, got {sizes!r}")
+            raise ValueError(f"sizes must be 2 to {MAX_LAYERS} layer widths between 1 and "
+                             f"{MAX_WIDTH}, got {sizes!r}")
         self.sizes = tuple(sizes)
         self.activation: Activation | tuple[Activation, ...] = activation
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -70,11 +75,13 @@ class MLP(nn.Module):
         return forward(dict(self.named_parameters()), x, self.activation)
 
     def functional(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
-        """This network's function with other (possibly per-task) parameters: `forward` with its activation."""
+        """This network's function with other (possibly per-task) parameters: `forward` with
+        its activation."""
         return forward(params, x, self.activation)
 
     def floats_per_point(self) -> int:
-        """Numbers the forward pass computes per input point (every layer's output), for memory estimates."""
+        """Numbers the forward pass computes per input point (every layer's output), for
+        memory estimates."""
         return sum(self.sizes[1:])
 
     def config(self) -> dict:

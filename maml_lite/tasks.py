@@ -14,8 +14,9 @@ from torch import Tensor
 
 from .checks import check_int, check_memory
 
-# A sine task counts as diverged when its grid MSE is NaN, inf or above this: eight times the error of
-# predicting y = 0 for a task of the largest amplitude (5^2 / 2 = 12.5). SGD that overshoots lands far above.
+# A sine task counts as diverged when its grid MSE is NaN, inf or above this: eight times the error
+# of predicting y = 0 for a task of the largest amplitude (5^2 / 2 = 12.5). SGD that overshoots
+# lands far above.
 DIVERGED_MSE = 100.0
 
 
@@ -44,8 +45,9 @@ class TaskBatch:
 class SineTasks:
     """The distribution of sine tasks. Defaults are the paper's ranges.
 
-    A task family samples meta-batches (`sample`) and says how an adapted model is scored (`eval_points`,
-    `score`, `diverged`): here the MSE on 100 evenly spaced x, the paper's test protocol.
+    A task family samples meta-batches (`sample`) and says how an adapted model is scored
+    (`eval_points`, `score`, `diverged`): here the MSE on 100 evenly spaced x, the paper's
+    test protocol.
     """
 
     metric = "MSE"  # what `score` measures; lower is better
@@ -58,8 +60,10 @@ class SineTasks:
         for name in ("amplitude", "phase", "x_range"):
             lo_hi = getattr(self, name)
             if not (isinstance(lo_hi, (tuple, list)) and len(lo_hi) == 2
-                    and all(isinstance(v, (int, float)) and math.isfinite(v) for v in lo_hi) and lo_hi[0] <= lo_hi[1]):
-                raise ValueError(f"{name} must be a finite (low, high) pair with low <= high, got {lo_hi!r}")
+                    and all(isinstance(v, (int, float)) and math.isfinite(v) for v in lo_hi)
+                    and lo_hi[0] <= lo_hi[1]):
+                raise ValueError(f"{name} must be a finite (low, high) pair with low <= high, got "
+                                 f"{lo_hi!r}")
 
     @staticmethod
     def function(x: Tensor, amplitude: Tensor, phase: Tensor) -> Tensor:
@@ -72,7 +76,8 @@ class SineTasks:
         check_int("meta_batch", meta_batch, 1)
         check_int("k_shot", k_shot, 1)
         check_int("k_query", k_query, 0)
-        check_memory(f"{meta_batch} tasks of {k_shot + k_query} points", 16 * meta_batch * (k_shot + k_query),
+        check_memory(f"{meta_batch} tasks of {k_shot + k_query} points",
+                     16 * meta_batch * (k_shot + k_query),
                      "the number of tasks or k_shot")  # x, y and two temporaries, 4 bytes each
 
         def uniform(shape: tuple[int, ...], lo_hi: tuple[float, float]) -> Tensor:
@@ -83,7 +88,8 @@ class SineTasks:
         phase = uniform((meta_batch,), self.phase)
         x = uniform((meta_batch, k_shot + k_query, 1), self.x_range)
         y = self.function(x, amplitude, phase)
-        return TaskBatch(x[:, :k_shot], y[:, :k_shot], x[:, k_shot:], y[:, k_shot:], amplitude, phase)
+        return TaskBatch(x[:, :k_shot], y[:, :k_shot], x[:, k_shot:], y[:, k_shot:], amplitude,
+                         phase)
 
     def grid(self, n: int = 100) -> Tensor:
         """n evenly spaced x over the task range, shape (n, 1): the paper's test grid."""
@@ -101,5 +107,6 @@ class SineTasks:
 
     @staticmethod
     def diverged(scores: Tensor) -> Tensor:
-        """Which scores count as diverged: NaN, inf or above DIVERGED_MSE. Same shape as scores, bool."""
+        """Which scores count as diverged: NaN, inf or above DIVERGED_MSE. Same shape as
+        scores, bool."""
         return ~(scores <= DIVERGED_MSE)

@@ -1,13 +1,15 @@
-"""CAVIA (Zintgraf et al. 2019, "Fast context adaptation via meta-learning"): adapt a context, not the network.
+"""CAVIA (Zintgraf et al. 2019, "Fast context adaptation via meta-learning"): adapt a context, not
+the network.
 
-    network        f_theta(x, c): an MLP on x joined with a context vector c (n_context numbers)
-    inner loop     c_i = 0;  c_i <- c_i - alpha * grad_c L_support_i(f_theta(., c_i))      (inner_steps times)
-    meta-objective mean_i L_query_i(f_theta(., c_i)), minimised over theta by the outer loop
+    network         f_theta(x, c): an MLP on x joined with a context vector c (n_context numbers)
+    inner loop      c_i = 0;  c_i <- c_i - alpha * grad_c L_support_i(f_theta(., c_i))
+                    (inner_steps times)
+    meta-objective  mean_i L_query_i(f_theta(., c_i)), minimised over theta by the outer loop
 
-The network's weights are shared by every task and never adapted; a task is told apart only by its context,
-a few numbers found by gradient descent on its support points (alpha = 1.0 in the paper). For the sine tasks
-two numbers suffice in principle (amplitude and phase); `contexts` shows what the network learned to put there.
-Taught in notebooks/07_beyond_maml.ipynb.
+The network's weights are shared by every task and never adapted; a task is told apart only by its
+context, a few numbers found by gradient descent on its support points (alpha = 1.0 in the paper).
+For the sine tasks two numbers suffice in principle (amplitude and phase); `contexts` shows what the
+network learned to put there. Taught in notebooks/07_beyond_maml.ipynb.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ MAX_CONTEXT = 1000  # context sizes beyond this are surely a mistake
 
 
 def make_cavia_model(n_context: int = 2, hidden: Sequence[int] = (40, 40)) -> MLP:
-    """CAVIA's network: (n, 1 + n_context) -> (n, 1), x joined with the context. Seed torch first for a fixed init."""
+    """CAVIA's network: (n, 1 + n_context) -> (n, 1), x joined with the context. Seed torch first
+    for a fixed init."""
     check_int("n_context", n_context, 1, MAX_CONTEXT)
     return MLP((1 + n_context, *check_hidden(hidden), 1))
 
@@ -56,18 +59,20 @@ class CAVIA(Method):
 
     def start(self, model: nn.Module, x_support: Tensor) -> Tensor:
         if not isinstance(model, MLP):
-            raise TypeError(f"CAVIA needs the core MLP with 1 + n_context inputs, e.g. make_cavia_model(2); "
-                            f"got {type(model).__name__}")
+            raise TypeError("CAVIA needs the core MLP with 1 + n_context inputs, e.g. "
+                            f"make_cavia_model(2); got {type(model).__name__}")
         if model.sizes[0] != 1 + self.n_context:
-            raise ValueError(f"CAVIA(n_context={self.n_context}) needs a network that reads x and the context, "
-                             f"1 + {self.n_context} inputs: make_cavia_model({self.n_context}); got {model!r}")
+            raise ValueError(f"CAVIA(n_context={self.n_context}) needs a network that reads x and "
+                             f"the context, 1 + {self.n_context} inputs: "
+                             f"make_cavia_model({self.n_context}); got {model!r}")
         return torch.zeros(x_support.shape[0], self.n_context, dtype=x_support.dtype)
 
     def step(self, model: nn.Module, context: Tensor, x_support: Tensor, y_support: Tensor,
              create_graph: bool) -> Tensor:
         with torch.enable_grad():  # the inner loop needs gradients even inside torch.no_grad()
             context = context if context.requires_grad else context.detach().requires_grad_()
-            loss = task_loss(model(with_context(x_support, context)), y_support).sum()  # one gradient per task
+            # one gradient per task
+            loss = task_loss(model(with_context(x_support, context)), y_support).sum()
             (grad,) = torch.autograd.grad(loss, [context], create_graph=create_graph)
         return context - self.inner_lr * grad
 
@@ -76,8 +81,8 @@ class CAVIA(Method):
 
 
 def contexts(model: nn.Module, method: CAVIA, batch: TaskBatch, steps: int = 1) -> Tensor:
-    """Each task's context after `steps` inner steps, (n_tasks, n_context), detached: plot it against
-    batch.amplitude and batch.phase."""
+    """Each task's context after `steps` inner steps, (n_tasks, n_context), detached: plot it
+    against batch.amplitude and batch.phase."""
     with torch.no_grad():
         *_, context = method.states(model, batch.x_support, batch.y_support, steps)
     return context

@@ -3,8 +3,9 @@
     phi_i = m SGD steps at alpha from theta on all of task i's points
     theta <- theta - beta * mean_i (theta - phi_i)          (the pseudo-gradient handed to Adam)
 
-It adapts like MAML (SGD at inner_lr from the learned start); only its training loss differs. Taught in
-notebooks/03_first_order_maml.ipynb, where the direction is written out by hand and checked against this one.
+It adapts like MAML (SGD at inner_lr from the learned start); only its training loss differs. Taught
+in notebooks/03_first_order_maml.ipynb, where the direction is written out by hand and checked
+against this one.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from ..tasks import TaskBatch
 
 def reptile_direction(model: nn.Module, batch: TaskBatch, inner_steps: int = 5,
                       inner_lr: float = 0.01) -> tuple[dict[str, Tensor], Tensor]:
-    """Reptile's pseudo-gradient mean_i (theta - phi_i), shaped like the model's parameters, and the mean task
-    loss after adapting. batch tensors: (meta_batch, k, 1); support and query points are pooled per task."""
+    """Reptile's pseudo-gradient mean_i (theta - phi_i), shaped like the model's parameters, and the
+    mean task loss after adapting. batch tensors: (meta_batch, k, 1); support and query points are
+    pooled per task."""
     x = torch.cat([batch.x_support, batch.x_query], dim=1)
     y = torch.cat([batch.y_support, batch.y_query], dim=1)
     phi = adapt(model, x, y, inner_steps, inner_lr, first_order=True)
@@ -34,8 +36,8 @@ def reptile_direction(model: nn.Module, batch: TaskBatch, inner_steps: int = 5,
 class Reptile(MAML):
     """Reptile: pull theta toward phi_i, `inner_steps` of SGD on task i's points; adapts like MAML.
 
-    Its training loss has the value of the mean task loss after adapting and, as gradient, the pseudo-gradient
-    theta - mean_i phi_i.
+    Its training loss has the value of the mean task loss after adapting and, as gradient, the
+    pseudo-gradient theta - mean_i phi_i.
     """
 
     name = "reptile"
@@ -45,5 +47,6 @@ class Reptile(MAML):
 
     def forward(self, model: nn.Module, batch: TaskBatch) -> Tensor:
         direction, loss = reptile_direction(model, batch, self.inner_steps, self.inner_lr)
-        pull = sum((p * direction[n]).sum() for n, p in model.named_parameters())  # d pull / d theta = direction
+        # d pull / d theta = direction
+        pull = sum((p * direction[n]).sum() for n, p in model.named_parameters())
         return loss + (pull - pull.detach())  # the value of `loss`, the gradient of `pull`
