@@ -1,10 +1,11 @@
-"""README's "Add a method" checklist, tried: a new method in a copy of the package touches only its own files.
+"""README's "Add a method" checklist, tried: a new method in a copy of the package touches only its
+own files.
 
-The test copies maml_lite/ to a temporary folder, adds ONE method module and ONE recipe (nothing else is edited),
-then uses the copy as a user would: the method is found by name, the CLI trains it from its recipe and writes a
-checkpoint with its card, which loads back as (model, method) and is scored by `evaluate` through the method's own
-adaptation. If adding a method needed a change anywhere else (a hand-kept list of methods, a switch on names),
-this would fail.
+The test copies maml_lite/ to a temporary folder, adds ONE method module and ONE recipe (nothing
+else is edited), then uses the copy as a user would: the method is found by name, the CLI trains it
+from its recipe and writes a checkpoint with its card, which loads back as (model, method) and is
+scored by `evaluate` through the method's own adaptation. If adding a method needed a change
+anywhere else (a hand-kept list of methods, a switch on names), this would fail.
 """
 
 import json
@@ -21,8 +22,8 @@ import maml_lite as ml
 pytestmark = pytest.mark.slow  # trains a method in a subprocess
 
 METHOD = '''
-"""Sign-step MAML, the method the README's checklist test adds: each inner step moves every weight by inner_lr
-in the direction of its gradient's sign (signSGD)."""
+"""Sign-step MAML, the method the README's checklist test adds: each inner step moves every weight
+by inner_lr in the direction of its gradient's sign (signSGD)."""
 
 import torch
 
@@ -38,7 +39,8 @@ class SignStep(MAML):
 
     def step(self, model, params, x_support, y_support, create_graph):
         with torch.enable_grad():
-            params = {n: p if p.requires_grad else p.detach().requires_grad_() for n, p in params.items()}
+            params = {n: p if p.requires_grad else p.detach().requires_grad_()
+                      for n, p in params.items()}
             loss = mse(predict(model, params, x_support), y_support)
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
         return {n: p - self.inner_lr * g.sign() for (n, p), g in zip(params.items(), grads)}
@@ -70,7 +72,8 @@ def test_adding_a_method_touches_only_its_own_files(tmp_path):
     (package / "recipes" / "sign_step.toml").write_text(textwrap.dedent(RECIPE))
     out = package / "checkpoints" / "sign_step.pt"
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    run = subprocess.run([sys.executable, "-m", "maml_lite.cli", "--recipe", "sign_step", "--out", str(out)],
+    run = subprocess.run([sys.executable, "-m", "maml_lite.cli", "--recipe", "sign_step",
+                          "--out", str(out)],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     check = subprocess.run([sys.executable, "-c", textwrap.dedent("""
@@ -79,7 +82,8 @@ def test_adding_a_method_touches_only_its_own_files(tmp_path):
         model, method = ml.load_pretrained("sign_step")
         card = ml.model_card("sign_step")
         result = ml.evaluate(model, 5, n_tasks=10, method=method)
-        print(json.dumps({"found": "sign_step" in methods(), "shipped": "sign_step" in ml.PRETRAINED,
+        print(json.dumps({"found": "sign_step" in methods(),
+                          "shipped": "sign_step" in ml.PRETRAINED,
                           "type": type(method).__name__, "card_method": card["method"],
                           "same": result.mean == card["evaluation"]["K=5"]["mean"]}))
         """)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -91,5 +95,6 @@ def test_adding_a_method_touches_only_its_own_files(tmp_path):
     changed = {p for p in before if after.get(p) != before[p]}
     added = set(after) - set(before)
     assert not changed, f"adding a method edited {sorted(map(str, changed))}"
-    assert added == {Path("methods/sign_step.py"), Path("recipes/sign_step.toml"), Path("checkpoints/sign_step.pt"),
+    assert added == {Path("methods/sign_step.py"), Path("recipes/sign_step.toml"),
+                     Path("checkpoints/sign_step.pt"),
                      Path("checkpoints/sign_step.json")}, sorted(map(str, added))

@@ -1,8 +1,9 @@
-"""Nothing lost: a checkpoint and its card are written as one, and a failed, interrupted or concurrent write never
-destroys the last good pair or leaves a card beside weights it does not describe (issue 26).
+"""Nothing lost: a checkpoint and its card are written as one, and a failed, interrupted or
+concurrent write never destroys the last good pair or leaves a card beside weights it does not
+describe (issue 26).
 
-Each data-loss case is injected for real: a file-size limit that fills the "disk" midway, a Ctrl-C at each stage
-of the CLI's write, two processes writing the same path at once.
+Each data-loss case is injected for real: a file-size limit that fills the "disk" midway, a Ctrl-C
+at each stage of the CLI's write, two processes writing the same path at once.
 """
 
 import json
@@ -32,21 +33,25 @@ def good_pair(path: Path, seed: int = 0) -> torch.Tensor:
 
 
 def assert_intact(path: Path, seed: int, output: torch.Tensor) -> None:
-    """The pair at `path` is the good one written with `seed`: it loads, its card is its own, nothing else left."""
+    """The pair at `path` is the good one written with `seed`: it loads, its card is its own,
+    nothing else left."""
     model, _ = ml.load_checkpoint(path)
     assert torch.equal(model(X), output)
     assert read_checkpoint(path).card["made_by"] == f"seed {seed}" and card_file_matches(path)
-    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, path.with_suffix(".json").name])
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name,
+                                                                    path.with_suffix(".json").name])
 
 
 def test_a_disk_that_fills_up_midway_keeps_the_previous_pair(tmp_path):
-    """A 4 KiB file-size limit (a full disk, for this process): the write fails with an error that says so, and
-    the earlier good checkpoint and card are untouched (the old code left a partial 4096-byte file)."""
+    """A 4 KiB file-size limit (a full disk, for this process): the write fails with an error that
+    says so, and the earlier good checkpoint and card are untouched (the old code left a partial
+    4096-byte file)."""
     path = tmp_path / "m.pt"
     output = good_pair(path)
     script = f"""
 import resource, signal, torch, maml_lite as ml
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG instead of killing the process
+# the write then fails with EFBIG instead of killing the process
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 torch.manual_seed(1)
 try:
@@ -54,15 +59,17 @@ try:
 except OSError as e:
     print("refused:", e.strerror)
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
     assert "refused: File too large" in result.stdout, result.stdout + result.stderr
     assert_intact(path, 0, output)
 
 
 @pytest.mark.parametrize("stage", ["weights", "card", "between the two renames"])
 def test_ctrl_c_while_saving_keeps_a_consistent_pair(tmp_path, monkeypatch, stage):
-    """Ctrl-C while the weights or the card are written leaves the previous pair whole. Between the two renames
-    the new weights are in place with their card inside, and the JSON beside them says it is stale."""
+    """Ctrl-C while the weights or the card are written leaves the previous pair whole. Between the
+    two renames the new weights are in place with their card inside, and the JSON beside them says
+    it is stale."""
     path = tmp_path / "m.pt"
     output = good_pair(path)
     real_save, real_replace = torch.save, os.replace
@@ -91,21 +98,23 @@ def test_ctrl_c_while_saving_keeps_a_consistent_pair(tmp_path, monkeypatch, stag
     if stage != "between the two renames":
         assert_intact(path, 0, output)
     else:
-        assert read_checkpoint(path).card["made_by"] == "seed 1"  # the card inside belongs to the new weights
+        # the card inside belongs to the new weights
+        assert read_checkpoint(path).card["made_by"] == "seed 1"
         assert not card_file_matches(path)  # ... and the stale JSON beside them is detected
         assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
 
 
 def test_ctrl_c_during_the_clis_card_evaluation_writes_nothing(tmp_path, monkeypatch):
-    """The CLI scores the card before writing anything: interrupted there, the old pair stays as it was."""
+    """The CLI scores the card before writing anything: interrupted there, the old pair stays as
+    it was."""
     import maml_lite.cli as cli
 
     path = tmp_path / "m.pt"
     output = good_pair(path)
     monkeypatch.setattr(cli, "evaluate", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
-        cli.main(["--recipe", "maml", "--set", "training.iterations=3", "--set", "card.fresh_tasks=20",
-                  "--out", str(path)])
+        cli.main(["--recipe", "maml", "--set", "training.iterations=3", "--set",
+                  "card.fresh_tasks=20", "--out", str(path)])
     assert_intact(path, 0, output)
 
 
@@ -118,8 +127,9 @@ def _write_many(path: str, seed: int, times: int) -> None:
 
 
 def test_concurrent_writers_leave_one_whole_pair(tmp_path):
-    """Two processes writing the same path 20 times each: the survivor is one writer's weights with that writer's
-    card, inside and beside (the old CLI left run B's weights with run A's card, and both exited 0)."""
+    """Two processes writing the same path 20 times each: the survivor is one writer's weights with
+    that writer's card, inside and beside (the old CLI left run B's weights with run A's card, and
+    both exited 0)."""
     path = tmp_path / "m.pt"
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_write_many, args=(str(path), seed, 20)) for seed in (1, 2)]
@@ -135,7 +145,8 @@ def test_concurrent_writers_leave_one_whole_pair(tmp_path):
 
 @pytest.mark.parametrize("spoil, message", [
     (lambda m: m.layers[0].bias.data.fill_(float("nan")), "NaN or inf"),
-    (lambda m: m.layers[0].register_buffer("count", torch.zeros(3, dtype=torch.long)), "floating-point tensor"),
+    (lambda m: m.layers[0].register_buffer("count", torch.zeros(3, dtype=torch.long)),
+     "floating-point tensor"),
 ])
 def test_save_refuses_first_what_load_would_refuse(tmp_path, spoil, message):
     path = tmp_path / "m.pt"
@@ -156,7 +167,8 @@ def test_save_refuses_a_card_or_config_that_is_not_plain_data(tmp_path):
 
 
 def test_a_card_copied_from_other_weights_is_refused(tmp_path):
-    """A card always belongs to its weights: swapping the weights inside a file is caught by the card's hash."""
+    """A card always belongs to its weights: swapping the weights inside a file is caught by the
+    card's hash."""
     a, b = tmp_path / "a.pt", tmp_path / "b.pt"
     good_pair(a, 0), good_pair(b, 1)
     payload = torch.load(a, weights_only=True)
@@ -175,4 +187,5 @@ def test_files_are_written_with_ordinary_permissions(tmp_path):
     assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o644"}
 
 
-assert signal and resource  # used by the subprocess script's imports (kept importable here for clarity)
+# used by the subprocess script's imports (kept importable here for clarity)
+assert signal and resource

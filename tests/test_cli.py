@@ -1,4 +1,5 @@
-"""`python -m maml_lite.cli` trains from a recipe and writes a loadable checkpoint with an honest model card."""
+"""`python -m maml_lite.cli` trains from a recipe and writes a loadable checkpoint with an honest
+model card."""
 
 import json
 import shlex
@@ -12,7 +13,8 @@ from maml_lite.cli import RECIPES, apply_override, main, read_recipe
 from maml_lite.methods import PRETRAINED, methods
 from maml_lite.methods.maml_plus import MAMLPlus
 
-QUICK = ["--set", "training.iterations=20", "--set", "card.eval_tasks=10", "--set", "card.fresh_tasks=20"]
+QUICK = ["--set", "training.iterations=20", "--set", "card.eval_tasks=10", "--set",
+         "card.fresh_tasks=20"]
 
 
 def test_cli_writes_checkpoint_and_card(tmp_path, capsys):
@@ -23,10 +25,14 @@ def test_cli_writes_checkpoint_and_card(tmp_path, capsys):
     assert card == read_checkpoint(out).card and card_file_matches(out)
     assert card["method"] == "fomaml" and type(method) is ml.FOMAML
     assert card["recipe"]["card"]["note"] == "a test recipe"
-    assert card["recipe"]["training"]["iterations"] == 20 and card["versions"]["torch"] == torch.__version__
-    assert set(card["evaluation"]) == {"K=5", "K=10", "K=20"} and card["evaluation"]["K=5"]["n_tasks"] == 10
-    assert shlex.split(card["command"])[:5] == ["python", "-m", "maml_lite.cli", "--recipe", "fomaml"]
-    assert card["evaluation"]["K=5"]["mean"] == ml.evaluate(model, 5, n_tasks=10, method=method).mean
+    assert (card["recipe"]["training"]["iterations"] == 20
+            and card["versions"]["torch"] == torch.__version__)
+    assert (set(card["evaluation"]) == {"K=5", "K=10", "K=20"}
+            and card["evaluation"]["K=5"]["n_tasks"] == 10)
+    assert shlex.split(card["command"])[:5] == ["python", "-m", "maml_lite.cli", "--recipe",
+                                                "fomaml"]
+    assert card["evaluation"]["K=5"]["mean"] == ml.evaluate(model, 5, n_tasks=10,
+                                                            method=method).mean
     assert "wrote" in capsys.readouterr().out
 
 
@@ -38,8 +44,9 @@ def test_every_recipe_names_a_method_and_every_method_has_a_recipe_and_a_checkpo
 
 @pytest.mark.parametrize("name", PRETRAINED)
 def test_each_shipped_card_records_its_recipe_and_a_command_that_replays_it(name):
-    """The card's recipe is the recipe file as run (after the command's --set overrides), so replaying the
-    command trains exactly what the card describes; the card's method is what was trained."""
+    """The card's recipe is the recipe file as run (after the command's --set overrides), so
+    replaying the command trains exactly what the card describes; the card's method is what
+    was trained."""
     card = ml.model_card(name)
     args = shlex.split(card["command"])
     assert args[:3] == ["python", "-m", "maml_lite.cli"] and args[args.index("--out") + 1] == \
@@ -53,17 +60,19 @@ def test_each_shipped_card_records_its_recipe_and_a_command_that_replays_it(name
 
 
 def test_cli_passes_the_tuned_recipe_to_meta_train(tmp_path):
-    """maml_plus's recipe (multi-step loss, unit scales, smooth start) reaches meta_train: same weights as calling
-    it directly, and the card says maml_plus, not maml."""
+    """maml_plus's recipe (multi-step loss, unit scales, smooth start) reaches meta_train: same
+    weights as calling it directly, and the card says maml_plus, not maml."""
     out = tmp_path / "tuned.pt"
-    main(["--recipe", "maml_plus", "--set", "training.iterations=30", *QUICK[2:], "--out", str(out)])
+    main(["--recipe", "maml_plus", "--set", "training.iterations=30", *QUICK[2:], "--out",
+          str(out)])
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["method"] == "maml_plus" and card["recipe"]["method"]["step_weights"] == [0.7, 0.3]
     torch.manual_seed(0)
     direct = ml.make_model()
-    method = MAMLPlus(direct, 30, (0.7, 0.3), learn_unit_scales=True, relu_smoothing=(3.0, 100.0), smooth_layers=(2,))
-    ml.meta_train(direct, method, 30, 0, meta_batch=50, k_shot=5, k_query=10, outer_lr=5e-3, schedule="cosine",
-                  progress=False)
+    method = MAMLPlus(direct, 30, (0.7, 0.3), learn_unit_scales=True, relu_smoothing=(3.0, 100.0),
+                      smooth_layers=(2,))
+    ml.meta_train(direct, method, 30, 0, meta_batch=50, k_shot=5, k_query=10, outer_lr=5e-3,
+                  schedule="cosine", progress=False)
     method.finish(direct)
     loaded, again = ml.load_checkpoint(out)
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), direct.parameters()))
@@ -71,20 +80,23 @@ def test_cli_passes_the_tuned_recipe_to_meta_train(tmp_path):
 
 
 def test_cli_trains_notebook_07s_methods_and_scores_each_its_own_way(tmp_path):
-    """A learned optimiser's rule and CAVIA's context network survive the checkpoint, and each card's evaluation is
-    the method's own adaptation (its rule, its context, its head), not plain SGD."""
+    """A learned optimiser's rule and CAVIA's context network survive the checkpoint, and each
+    card's evaluation is the method's own adaptation (its rule, its context, its head), not
+    plain SGD."""
     runs = {"meta_learner": ["--set", "method.hidden=4", "--set", "method.inner_steps=2"],
             "lstm_opt": ["--set", "method.hidden=4", "--set", "method.inner_steps=2"],
             "cavia": [], "anil": []}
     for name, flags in runs.items():
         out = tmp_path / f"{name}.pt"
-        main(["--recipe", name, "--set", "training.iterations=3", "--set", "training.meta_batch=4", *QUICK[2:],
-              *flags, "--out", str(out)])
+        main(["--recipe", name, "--set", "training.iterations=3", "--set", "training.meta_batch=4",
+              *QUICK[2:], *flags, "--out", str(out)])
         card = json.loads(out.with_suffix(".json").read_text())
         model, method = ml.load_checkpoint(out)
         assert method.name == name == card["method"]
-        assert card["evaluation"]["K=5"]["mean"] == ml.evaluate(model, 5, n_tasks=10, method=method).mean, name
-        if name in ("meta_learner", "anil"):  # plain SGD would give other figures (CAVIA's network cannot take it)
+        assert (card["evaluation"]["K=5"]["mean"]
+                == ml.evaluate(model, 5, n_tasks=10, method=method).mean), name
+        # plain SGD would give other figures (CAVIA's network cannot take it)
+        if name in ("meta_learner", "anil"):
             assert card["evaluation"]["K=5"]["mean"] != ml.evaluate(model, 5, n_tasks=10).mean, name
     fixed, _ = ml.load_checkpoint(tmp_path / "lstm_opt.pt")
     shipped, _ = ml.load_pretrained("maml")

@@ -39,7 +39,8 @@ def test_model_maps_n_by_1_and_matches_functional_forward():
     x = torch.randn(13, 1)
     assert model(x).shape == (13, 1)
     assert sum(p.numel() for p in model.parameters()) == 1 * 40 + 40 + 40 * 40 + 40 + 40 + 1
-    reference = torch.nn.Sequential(*[m for layer in model.layers for m in (layer, torch.nn.ReLU())][:-1])
+    reference = torch.nn.Sequential(*[m for layer in model.layers
+                                      for m in (layer, torch.nn.ReLU())][:-1])
     torch.testing.assert_close(model(x), reference(x))
 
 
@@ -83,21 +84,26 @@ def grads_of(loss, model):
 @pytest.mark.parametrize("steps", [1, 3])
 def test_second_order_meta_gradient_equals_unrolled_autograd(steps):
     model, b = model64(), batch(meta_batch=3, dtype=torch.float64)
-    ours = grads_of(ml.meta_loss(model, b, first_order=False, inner_steps=steps, inner_lr=0.05), model)
-    per_task = [unrolled_meta_gradient(model, b.x_support[i], b.y_support[i], b.x_query[i], b.y_query[i], 0.05, steps)
+    ours = grads_of(ml.meta_loss(model, b, first_order=False, inner_steps=steps, inner_lr=0.05),
+                    model)
+    per_task = [unrolled_meta_gradient(model, b.x_support[i], b.y_support[i], b.x_query[i],
+                                       b.y_query[i], 0.05, steps)
                 for i in range(3)]
     for j, g in enumerate(ours):
         torch.testing.assert_close(g, sum(t[j] for t in per_task) / 3)
 
 
 def test_second_order_equals_explicit_hessian_formula_and_differs_from_first_order():
-    """d/dtheta L_q(theta - a grad L_s) = (I - a H_s) grad L_q(theta'), with H_s g by a Hessian-vector product."""
+    """d/dtheta L_q(theta - a grad L_s) = (I - a H_s) grad L_q(theta'), with H_s g by a
+    Hessian-vector product."""
     model, b, lr = model64("tanh"), batch(meta_batch=1, dtype=torch.float64), 0.1
     theta = list(model.parameters())
     x_s, y_s, x_q, y_q = b.x_support[0], b.y_support[0], b.x_query[0], b.y_query[0]
     g_s = torch.autograd.grad(((model(x_s) - y_s) ** 2).mean(), theta, create_graph=True)
     adapted = {n: (p - lr * g).detach() for (n, p), g in zip(model.named_parameters(), g_s)}
-    g_q = torch.autograd.grad(mse(ml.predict(model, {k: v.requires_grad_() for k, v in adapted.items()}, x_q), y_q),
+    g_q = torch.autograd.grad(mse(ml.predict(model,
+                                             {k: v.requires_grad_() for k, v in adapted.items()},
+                                             x_q), y_q),
                               list(adapted.values()))
     h_g = torch.autograd.grad(g_s, theta, grad_outputs=g_q)
     expected = [gq - lr * hg for gq, hg in zip(g_q, h_g)]
@@ -105,7 +111,8 @@ def test_second_order_equals_explicit_hessian_formula_and_differs_from_first_ord
     first = grads_of(ml.meta_loss(model, b, first_order=True, inner_lr=lr), model)
     for s, e in zip(second, expected):
         torch.testing.assert_close(s, e)
-    for f, gq in zip(first, g_q):  # FOMAML = the query gradient at the (detached) adapted parameters
+    # FOMAML = the query gradient at the (detached) adapted parameters
+    for f, gq in zip(first, g_q):
         torch.testing.assert_close(f, gq)
     difference = sum((s - f).norm() ** 2 for s, f in zip(second, first)).sqrt()
     assert difference > 1e-3 * sum(s.norm() ** 2 for s in second).sqrt()
@@ -131,7 +138,8 @@ def test_batched_equals_per_task(first_order):
         for n in single:
             torch.testing.assert_close(batched[n][i], single[n])
     ours = grads_of(ml.meta_loss(model, b, first_order=first_order), model)
-    loop = sum(mse(ml.predict(model, ml.adapt(model, b.x_support[i], b.y_support[i], 1, 0.01, first_order),
+    loop = sum(mse(ml.predict(model,
+                              ml.adapt(model, b.x_support[i], b.y_support[i], 1, 0.01, first_order),
                                  b.x_query[i]), b.y_query[i]) for i in range(6)) / 6
     for g, r in zip(ours, grads_of(loop, model)):
         torch.testing.assert_close(g, r)
@@ -188,22 +196,24 @@ def test_short_meta_training_beats_the_pretrained_baseline():
 
 
 def test_evaluate_follows_the_papers_protocol():
-    """Step 0 is the plain MSE of the model on 100 evenly spaced x in [-5, 5], averaged over the tasks."""
+    """Step 0 is the plain MSE of the model on 100 evenly spaced x in [-5, 5], averaged over
+    the tasks."""
     model = ml.make_model()
     r = ml.evaluate(model, k_shot=5, steps=[0, 2], n_tasks=50, seed=3)
     assert r.steps == [0, 2] and r.n_tasks == 50 and r.diverged == [0, 0] and "K=5" in str(r)
     b = ml.SineTasks().sample(50, 5, generator=torch.Generator().manual_seed(3))
     x = torch.linspace(-5, 5, 100)[:, None]
     with torch.no_grad():
-        per_task = torch.stack([((model(x) - b.amplitude[i] * torch.sin(x - b.phase[i])) ** 2).mean()
-                                for i in range(50)])
+        per_task = torch.stack([((model(x) - b.amplitude[i] * torch.sin(x - b.phase[i])) ** 2)
+                                .mean() for i in range(50)])
     assert r.mean[0] == pytest.approx(per_task.mean().item(), rel=1e-5)
     assert r.ci95[0] == pytest.approx(1.96 * per_task.std().item() / math.sqrt(50), rel=1e-5)
     assert r.mean[1] < r.mean[0]  # two SGD steps on the K points help on average
 
 
 def test_evaluate_counts_tasks_that_diverge_or_run_away():
-    """A task is diverged when its error is NaN, inf or above DIVERGED_MSE (100): counted, whatever the mean."""
+    """A task is diverged when its error is NaN, inf or above DIVERGED_MSE (100): counted, whatever
+    the mean."""
     from maml_lite.tasks import DIVERGED_MSE
 
     torch.manual_seed(0)
@@ -213,14 +223,16 @@ def test_evaluate_counts_tasks_that_diverge_or_run_away():
         r = ml.evaluate(model, 5, steps=[0, 3, 10], n_tasks=200, method=ml.MAML(inner_lr=lr))
         errors = ml.task_errors(model, b, [0, 3, 10], method=ml.MAML(inner_lr=lr))
         assert r.diverged == (~(errors <= DIVERGED_MSE)).sum(1).tolist()
-    assert r.diverged[0] == 0 and r.diverged[-1] > 0  # at lr 3 SGD blows up; before any step nothing has
+    # at lr 3 SGD blows up; before any step nothing has
+    assert r.diverged[0] == 0 and r.diverged[-1] > 0
     finite_but_huge = ((errors > DIVERGED_MSE) & errors.isfinite()).sum()
     overflow = (~errors.isfinite()).sum()
     assert r.diverged[1] + r.diverged[2] == finite_but_huge + overflow and finite_but_huge > 0
 
 
 def test_task_errors_score_each_task_after_each_step_count():
-    """Row s, column i: task i's grid MSE after s SGD steps, as adapting that one task alone gives it."""
+    """Row s, column i: task i's grid MSE after s SGD steps, as adapting that one task alone
+    gives it."""
     torch.manual_seed(0)
     model = ml.make_model()
     b = ml.SineTasks().sample(4, 5, generator=torch.Generator().manual_seed(1))
@@ -230,7 +242,8 @@ def test_task_errors_score_each_task_after_each_step_count():
     for i in range(4):
         params = ml.adapt(model, b.x_support[i], b.y_support[i], inner_steps=3, inner_lr=0.02)
         with torch.no_grad():
-            alone = ((ml.predict(model, params, x) - b.amplitude[i] * torch.sin(x - b.phase[i])) ** 2).mean()
+            alone = ((ml.predict(model, params, x) - b.amplitude[i] * torch.sin(x - b.phase[i]))
+                     ** 2).mean()
         torch.testing.assert_close(errors[1, i], alone, rtol=1e-5, atol=1e-6)
     assert (errors[1] < errors[0]).any()
     with pytest.raises(ValueError, match="ascending"):
@@ -244,10 +257,12 @@ def test_task_errors_score_each_task_after_each_step_count():
 def test_table2_shows_diverged_counts_instead_of_a_meaningless_mean():
     from maml_lite import plots
 
-    fine = ml.EvalResult(5, 600, [0, 1, 10], [3.0, 0.6, 0.3], [0.2, 0.05, 0.03], [2.5, 0.4, 0.2], [0, 0, 0])
-    broken = ml.EvalResult(5, 600, [0, 1, 10], [3.0, 0.4, math.nan], [0.2, 0.04, math.nan], [2.5, 0.3, 9.0],
-                           [0, 0, 290])
+    fine = ml.EvalResult(5, 600, [0, 1, 10], [3.0, 0.6, 0.3], [0.2, 0.05, 0.03], [2.5, 0.4, 0.2],
+                         [0, 0, 0])
+    broken = ml.EvalResult(5, 600, [0, 1, 10], [3.0, 0.4, math.nan], [0.2, 0.04, math.nan],
+                           [2.5, 0.3, 9.0], [0, 0, 290])
     table = plots.table2({"maml": fine, "metasgd": broken}, steps=(1, 10))
     maml_row, metasgd_row = table.splitlines()[2:]
     assert "0.60 +- 0.05 (0.67)" in maml_row and "0.30 +- 0.03 (0.35)" in maml_row
-    assert "0.40 +- 0.04" in metasgd_row and "290 diverged" in metasgd_row and "nan" not in metasgd_row
+    assert ("0.40 +- 0.04" in metasgd_row and "290 diverged" in metasgd_row
+            and "nan" not in metasgd_row)

@@ -1,4 +1,5 @@
-"""maml_lite.exercises: the helper behind the notebooks' check cells (predict first, hint, reveal only when right)."""
+"""maml_lite.exercises: the helper behind the notebooks' check cells (predict first, hint, reveal
+only when right)."""
 
 import math
 
@@ -35,7 +36,8 @@ def test_the_first_prediction_is_kept(capsys):
     checker.committed("Exercise 1", 0.02)
     checker.committed("Exercise 1", 0.01)  # changed after a hint
     assert checker.first["Exercise 1"] == 0.02
-    assert checker.compared("Exercise 1", 0.01) == "Your first prediction was 0.02: the answer is 0.01."
+    assert (checker.compared("Exercise 1", 0.01)
+            == "Your first prediction was 0.02: the answer is 0.01.")
     assert checker.compared("Exercise 1", 0.02).endswith("right.")
     assert checker.compared("Exercise 9", 1) == ""
 
@@ -72,6 +74,7 @@ def test_student_code_that_raises_is_reported_without_a_traceback(capsys):
     ok, value = Checker().run("Exercise 4", lambda: 1 / 0, hint="divide by the number of points")
     out = capsys.readouterr().out
     assert (ok, value) == (False, None)
-    assert out.startswith("Exercise 4: not yet: your code raised ZeroDivisionError") and "Traceback" not in out
+    assert (out.startswith("Exercise 4: not yet: your code raised ZeroDivisionError")
+            and "Traceback" not in out)
     assert "divide by the number of points" in out
     assert Checker().run("Exercise 4", lambda: 7) == (True, 7)

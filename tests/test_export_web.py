@@ -1,8 +1,10 @@
-"""The static playground's weights (web/playground/weights.js) are what the shipped checkpoints export.
+"""The static playground's weights (web/playground/weights.js) are what the shipped
+checkpoints export.
 
-`python -m maml_lite.playground.export` writes them; if a checkpoint is retrained, or the export changes, this
-fails until the file is exported again and committed. The browser test (tests/browser/test_static_playground.py)
-checks the page's maths against the package; this one checks the numbers it starts from.
+`python -m maml_lite.playground.export` writes them; if a checkpoint is retrained, or the export
+changes, this fails until the file is exported again and committed. The browser test
+(tests/browser/test_static_playground.py) checks the page's maths against the package; this one
+checks the numbers it starts from.
 """
 
 from __future__ import annotations
@@ -39,17 +41,20 @@ def test_each_start_reads_back_as_the_checkpoints_float32_weights(tracked, name)
         assert exported["name"] == pname and exported["shape"] == list(param.shape)
         # what the page does: parse the decimal as a double, then Math.fround it
         values = np.asarray(exported["data"], dtype=np.float64).astype(np.float32)
-        assert np.array_equal(values, param.detach().numpy().ravel()), f"{name}.{pname} drifted; {FIX}"
+        assert np.array_equal(values, param.detach().numpy().ravel()), (
+            f"{name}.{pname} drifted; {FIX}")
     if "rates" in entry:
         for exported, (rname, rate) in zip(entry["rates"], method.rates().items(), strict=True):
             assert exported["name"] == rname
             assert np.array_equal(np.asarray(exported["data"], dtype=np.float64).astype(np.float32),
-                                  rate.detach().numpy().ravel()), f"{name}: learned rate {rname} drifted; {FIX}"
+                                  rate.detach().numpy().ravel()), (
+                f"{name}: learned rate {rname} drifted; {FIX}")
     if "rule" in entry:
         state = method.rule.state_dict()
         for exported in entry["rule"]["weights"]:
             assert np.array_equal(np.asarray(exported["data"], dtype=np.float64).astype(np.float32),
-                                  state[exported["name"]].numpy().ravel()), f"{name}: rule drifted; {FIX}"
+                                  state[exported["name"]].numpy().ravel()), (
+                f"{name}: rule drifted; {FIX}")
 
 
 def test_the_page_gets_the_packages_labels_colours_and_updates(tracked):
@@ -61,7 +66,8 @@ def test_the_page_gets_the_packages_labels_colours_and_updates(tracked):
     by = {m["name"]: m for m in tracked["models"]}
     assert by["anil"]["head"] == ["layers.2.weight", "layers.2.bias"]
     assert by["cavia"]["inner_lr"] == 1.0 and by["cavia"]["n_context"] == 2
-    assert by["lstm_opt"]["rule"]["kind"] == "lstm" and by["meta_learner"]["rule"]["kind"] == "meta_learner"
+    assert (by["lstm_opt"]["rule"]["kind"] == "lstm"
+            and by["meta_learner"]["rule"]["kind"] == "meta_learner")
 
 
 def test_check_fails_on_a_drifted_file(tmp_path, capsys):
@@ -74,7 +80,8 @@ def test_check_fails_on_a_drifted_file(tmp_path, capsys):
 
 
 def test_the_reference_is_the_packages_adapt():
-    """reference() for an SGD model is ml.adapt, one step at a time (a guard on the test's own yardstick)."""
+    """reference() for an SGD model is ml.adapt, one step at a time (a guard on the test's
+    own yardstick)."""
     import maml_lite as ml
 
     torch.manual_seed(0)
@@ -93,5 +100,6 @@ def test_the_reference_is_the_packages_adapt():
 
 def test_the_weights_file_is_small():
     size = WEIGHTS.stat().st_size
-    assert size < 400_000, f"weights.js is {size / 1e3:.0f} KB: the page should stay a few hundred KB"
+    assert size < 400_000, (f"weights.js is {size / 1e3:.0f} KB: the page should stay a few "
+                            "hundred KB")
     json.dumps(export_web.parse(WEIGHTS.read_text()))  # plain JSON inside

@@ -1,8 +1,9 @@
 """Learned optimisers (maml_lite.methods.learned_opt) against references written out task by task.
 
-The reference runs each task alone through torch.func.functional_call, takes the support gradient at a detached
-copy of the parameters (the papers' constant-gradient assumption, by a different route than the package's), and
-sums the query losses step by step; its loss and every gradient must equal the batched objective's in float64.
+The reference runs each task alone through torch.func.functional_call, takes the support gradient at
+a detached copy of the parameters (the papers' constant-gradient assumption, by a different route
+than the package's), and sums the query losses step by step; its loss and every gradient must equal
+the batched objective's in float64.
 """
 
 import math
@@ -43,16 +44,19 @@ def reference_loss(model, rule, b, steps, learn_init):
         theta, state = flat[None], None
         for _ in range(steps):
             leaf = theta.detach().requires_grad_()
-            loss = ((functional_call(model, unflat(leaf[0]), (b.x_support[i],)) - b.y_support[i]) ** 2).mean()
+            loss = ((functional_call(model, unflat(leaf[0]), (b.x_support[i],)) - b.y_support[i])
+                    ** 2).mean()
             grad = torch.autograd.grad(loss, leaf)[0]
             theta, state = rule(theta, grad, loss.detach()[None], state)
-            query = ((functional_call(model, unflat(theta[0]), (b.x_query[i],)) - b.y_query[i]) ** 2).mean()
+            query = ((functional_call(model, unflat(theta[0]), (b.x_query[i],)) - b.y_query[i])
+                     ** 2).mean()
             total = total + query / steps
     return total / b.x_support.shape[0]
 
 
 def trained_a_little(rule):
-    """Move every weight of the rule off its initial value, so no gradient path is trivially zero."""
+    """Move every weight of the rule off its initial value, so no gradient path is
+    trivially zero."""
     torch.manual_seed(1)
     with torch.no_grad():
         for p in rule.parameters():
@@ -74,7 +78,8 @@ def test_meta_gradient_matches_a_task_by_task_reference(kind, steps, learn_init)
     for g_ours, g_ref in zip(torch.autograd.grad(ours, wrt), torch.autograd.grad(ref, wrt)):
         assert torch.allclose(g_ours, g_ref, rtol=1e-8, atol=1e-12)
     if not learn_init:  # a fixed start gets no gradient at all
-        assert all(g is None for g in torch.autograd.grad(ours, list(model.parameters()), allow_unused=True))
+        assert all(g is None for g in torch.autograd.grad(ours, list(model.parameters()),
+                                                          allow_unused=True))
 
 
 def test_meta_learner_with_saturated_gates_is_sgd():
@@ -84,7 +89,8 @@ def test_meta_learner_with_saturated_gates_is_sgd():
         rule.gates.weight.zero_()
         rule.gates.bias.copy_(torch.tensor([math.log(0.01 / 0.99), 40.0], dtype=torch.float64))
     b = batch(meta_batch=4, k=5, dtype=torch.float64)
-    for step, (theta, _) in enumerate(LearnedOptimizer(rule).states(model, b.x_support, b.y_support, 3)):
+    for step, (theta, _) in enumerate(LearnedOptimizer(rule).states(model, b.x_support,
+                                                                    b.y_support, 3)):
         params = unflatten(theta, model)
         sgd = ml.adapt(model, b.x_support, b.y_support, step, 0.01, first_order=True)
         for n in params:
@@ -103,7 +109,8 @@ def test_preprocessing_follows_the_paper():
                              [math.log(1e-3) / 10, -1.0], [-1.0, 0.0]])
     assert torch.allclose(preprocess(g), expected, atol=1e-7)
     tiny = torch.tensor([1e-6, -2e-5])  # below e^-10 ~ 4.5e-5: (-1, e^10 g)
-    assert torch.allclose(preprocess(tiny), torch.tensor([[-1.0, math.exp(10) * 1e-6], [-1.0, -math.exp(10) * 2e-5]]))
+    assert torch.allclose(preprocess(tiny),
+                          torch.tensor([[-1.0, math.exp(10) * 1e-6], [-1.0, -math.exp(10) * 2e-5]]))
 
 
 def test_task_errors_match_a_single_chunk_and_the_evaluate_protocol():
@@ -127,7 +134,8 @@ def test_training_lowers_the_loss():
     model, objective = ml.make_model(), LearnedOptimizer(MetaLearnerRule(hidden=4), 2)
     b = ml.SineTasks().sample(10, 5, 10, generator=torch.Generator().manual_seed(7))
     before = objective(model, b).item()
-    ml.meta_train(model, objective, 60, meta_batch=10, k_shot=5, k_query=10, outer_lr=1e-2, progress=False)
+    ml.meta_train(model, objective, 60, meta_batch=10, k_shot=5, k_query=10, outer_lr=1e-2,
+                  progress=False)
     assert objective(model, b).item() < 0.9 * before
 
 

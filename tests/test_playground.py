@@ -1,6 +1,6 @@
-"""The playground (maml_lite/playground) without a browser: the logic against the package's own methods, a
-message for everything the controls can produce, clear errors for scripted calls, and the click canvas driven
-from Python the way its frontend drives it."""
+"""The playground (maml_lite/playground) without a browser: the logic against the package's own
+methods, a message for everything the controls can produce, clear errors for scripted calls, and the
+click canvas driven from Python the way its frontend drives it."""
 
 import copy
 import json
@@ -32,7 +32,8 @@ def models():
 @pytest.fixture(scope="module")
 def shipped():
     """Every shipped checkpoint as (model, method), and a fresh network."""
-    return {**{name: ml.load_pretrained(name) for name in ml.PRETRAINED}, "scratch": (scratch(0), MAML())}
+    return {**{name: ml.load_pretrained(name) for name in ml.PRETRAINED},
+            "scratch": (scratch(0), MAML())}
 
 
 def scratch(seed=0):
@@ -62,19 +63,21 @@ def finite_curves(state):
             assert curve is None or np.isfinite(curve).all(), (name, step)
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # The logic against the package: each curve is its method's own trajectory
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 def test_each_models_curves_are_its_methods_trajectory(shipped):
-    """At the methods' own step size (0.01 for every shipped one) each curve is `method.trajectory` alone."""
+    """At the methods' own step size (0.01 for every shipped one) each curve is
+    `method.trajectory` alone."""
     x, y = points(k=7)
     state = pg.update(shipped, x, y, 2.0, 1.0, inner_steps=10, inner_lr=0.01)
     assert list(state.predictions) == list(shipped)
     for name, (model, method) in shipped.items():
         expected = alone(model, method, x, y, 10)
         bad = state.diverged_at[name]
-        np.testing.assert_allclose(state.predictions[name][:bad], expected[:bad], atol=2e-5, rtol=1e-4, err_msg=name)
+        np.testing.assert_allclose(state.predictions[name][:bad], expected[:bad], atol=2e-5,
+                                   rtol=1e-4, err_msg=name)
         true = 2.0 * np.sin(state.x_grid - 1.0)
         assert state.mse_at(name, 1) == pytest.approx(((expected[1] - true) ** 2).mean(), rel=1e-4)
 
@@ -84,20 +87,25 @@ def test_the_step_size_moves_sgd_methods_and_leaves_the_others_alone(shipped):
     state = pg.update(shipped, x, y, 2.0, 1.0, inner_steps=4, inner_lr=0.05)
     xs, ys = tensors(x, y)
     for name, (model, method) in shipped.items():
-        if method.sgd_on_weights and isinstance(method, MAML):  # every weight by SGD at 0.05: ml.adapt's answer
+        # every weight by SGD at 0.05: ml.adapt's answer
+        if method.sgd_on_weights and isinstance(method, MAML):
             for step in (1, 4):
                 params = ml.adapt(model, xs, ys, step, 0.05, first_order=True)
                 expected = ml.predict(model, params, GRID)[0, :, 0].detach().double().numpy()
-                np.testing.assert_allclose(state.curve(name, step), expected, atol=2e-5, rtol=1e-4, err_msg=name)
+                np.testing.assert_allclose(state.curve(name, step), expected, atol=2e-5, rtol=1e-4,
+                                           err_msg=name)
         elif method.sgd_on_weights:  # ANIL: its head by SGD at 0.05
             twin = copy.copy(method)
             twin.inner_lr = 0.05
-            np.testing.assert_allclose(state.predictions[name], alone(model, twin, x, y, 4), atol=2e-5, rtol=1e-4)
-            assert not np.allclose(state.predictions[name], alone(model, method, x, y, 4), atol=1e-3)
+            np.testing.assert_allclose(state.predictions[name], alone(model, twin, x, y, 4),
+                                       atol=2e-5, rtol=1e-4)
+            assert not np.allclose(state.predictions[name], alone(model, method, x, y, 4),
+                                   atol=1e-3)
         else:  # Meta-SGD, CAVIA, the learned optimisers: their own steps
-            np.testing.assert_allclose(state.predictions[name], alone(model, method, x, y, 4), atol=2e-5, rtol=1e-4)
-    assert {n for n, (_, m) in shipped.items() if not m.sgd_on_weights} == {"metasgd", "cavia", "lstm_opt",
-                                                                          "meta_learner"}
+            np.testing.assert_allclose(state.predictions[name], alone(model, method, x, y, 4),
+                                       atol=2e-5, rtol=1e-4)
+    assert ({n for n, (_, m) in shipped.items() if not m.sgd_on_weights}
+            == {"metasgd", "cavia", "lstm_opt", "meta_learner"})
 
 
 def test_update_leaves_the_models_and_methods_untouched(models):
@@ -125,30 +133,36 @@ def test_state_shapes_order_and_read_only(models):
         state.inner_lr = 1.0
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # One pass for a group: grouped by architecture, activation and method (issue 26's mutation)
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 def test_the_shipped_sgd_models_are_one_group_and_the_others_alone(shipped):
     """MAML's step on all the weights: one pass (the tuned MAML too: its own start, MAML's step)."""
     grouped = logic.groups(shipped)  # every shipped SGD method steps at 0.01 already
-    assert ["fomaml", "maml", "maml_plus", "pretrain", "reptile", "scratch"] in [sorted(g) for g in grouped]
+    assert (["fomaml", "maml", "maml_plus", "pretrain", "reptile", "scratch"]
+            in [sorted(g) for g in grouped])
     for name in ("anil", "cavia", "lstm_opt", "meta_learner", "metasgd"):
-        assert [name] in grouped  # another step (ANIL's head, a context, a rule, learned rates): alone
+        # another step (ANIL's head, a context, a rule, learned rates): alone
+        assert [name] in grouped
 
 
 def test_a_tanh_model_beside_a_relu_model_of_the_same_size_is_stepped_through_tanh():
-    """Issue 26: grouping by sizes only stepped a tanh network through the ReLU (off by 0.50 after 3 steps)."""
+    """Issue 26: grouping by sizes only stepped a tanh network through the ReLU (off by 0.50 after
+    3 steps)."""
     torch.manual_seed(0)
-    pair = {"relu": (ml.make_model((40, 40), "relu"), MAML()), "tanh": (ml.make_model((40, 40), "tanh"), MAML())}
+    pair = {"relu": (ml.make_model((40, 40), "relu"), MAML()),
+            "tanh": (ml.make_model((40, 40), "tanh"), MAML())}
     x, y = points(k=10)
     state = pg.update(pair, x, y, 2.0, 1.0, inner_steps=3, inner_lr=0.1)
     assert len(logic.groups(pair)) == 2
     for name, (model, method) in pair.items():
         twin = copy.copy(method)
         twin.inner_lr = 0.1
-        np.testing.assert_allclose(state.predictions[name], alone(model, twin, x, y, 3), atol=2e-5, rtol=1e-4)
-    # the mutation is visible: the tanh network stepped through the ReLU lands far from its own curve
+        np.testing.assert_allclose(state.predictions[name], alone(model, twin, x, y, 3), atol=2e-5,
+                                   rtol=1e-4)
+    # the mutation is visible: the tanh network stepped through the ReLU lands far from its
+    # own curve
     wrong = copy.copy(pair["tanh"][0])
     wrong.activation = "relu"
     twin = copy.copy(pair["tanh"][1])
@@ -170,10 +184,12 @@ def test_a_method_that_steps_its_own_way_is_not_batched_with_maml():
     for name, (model, method) in pair.items():
         twin = copy.copy(method)
         twin.inner_lr = 0.02
-        np.testing.assert_allclose(state.predictions[name], alone(model, twin, x, y, 3), atol=2e-5, rtol=1e-4)
+        np.testing.assert_allclose(state.predictions[name], alone(model, twin, x, y, 3), atol=2e-5,
+                                   rtol=1e-4)
 
 
-@pytest.mark.parametrize("hidden, activation", [((40, 40), "relu"), ((16, 8, 4), "tanh"), ((3,), "relu")])
+@pytest.mark.parametrize("hidden, activation",
+                         [((40, 40), "relu"), ((16, 8, 4), "tanh"), ((3,), "relu")])
 def test_a_group_adapted_together_equals_each_model_alone(hidden, activation):
     torch.manual_seed(3)
     group = [(ml.make_model(hidden, activation), MAML(inner_lr=0.03)) for _ in range(3)]
@@ -186,7 +202,8 @@ def test_a_group_adapted_together_equals_each_model_alone(hidden, activation):
 
 
 def test_trajectory_from_a_given_start_equals_its_own_start():
-    """The core's `start=` (what the batched pass uses): the method's own start gives the same trajectory."""
+    """The core's `start=` (what the batched pass uses): the method's own start gives the
+    same trajectory."""
     model, method = scratch(2), MAML(inner_lr=0.05)
     x, y = tensors(*points(k=6))
     with torch.no_grad():
@@ -195,9 +212,9 @@ def test_trajectory_from_a_given_start_equals_its_own_start():
                                method.trajectory(model, x, y, GRID, 3))
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Sampling points and tasks
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 def test_sample_points_are_on_the_curve_and_a_larger_k_only_adds_points():
     x5, _ = points(k=5, seed=3)
@@ -211,24 +228,26 @@ def test_sample_points_are_on_the_curve_and_a_larger_k_only_adds_points():
 
 
 def test_random_task_is_seeded_and_in_the_meta_training_range():
-    draw = lambda seed: [logic.random_task(g) for g in [torch.Generator().manual_seed(seed)] for _ in range(20)]  # noqa: E731
+    draw = lambda seed: [logic.random_task(g)  # noqa: E731
+                         for g in [torch.Generator().manual_seed(seed)] for _ in range(20)]
     assert draw(0) == draw(0) and draw(0) != draw(1)
     for amplitude, phase, seed in draw(0):
         assert 0.1 <= amplitude <= 5.0 and 0.0 <= phase <= math.pi and isinstance(seed, int)
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # What the controls can produce: a message each
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 def test_no_points_shows_unadapted_predictions_with_a_hint(models):
     state = pg.update(models, [], [], 2.0, 1.0, inner_steps=10, inner_lr=0.01)
     assert state.k_shot == 0
-    assert state.messages == ("No support points: showing the models before adaptation. Move the K slider or "
-                              "click on the plot to add points.",)
+    assert state.messages == ("No support points: showing the models before adaptation. Move the K "
+                              "slider or click on the plot to add points.",)
     unadapted = pg.update(models, *points(), 2.0, 1.0, inner_steps=0)
     for name in models:
-        assert (state.predictions[name] == state.predictions[name][0]).all()  # every step = the start
+        # every step = the start
+        assert (state.predictions[name] == state.predictions[name][0]).all()
         np.testing.assert_allclose(state.curve(name, 10), unadapted.curve(name, 0))
 
 
@@ -238,8 +257,9 @@ def test_duplicate_points_are_fine(models):
     finite_curves(state)
 
 
-@pytest.mark.parametrize("amplitude, phase, what", [(7.0, 1.0, "Amplitude 7"), (0.0, 1.0, "Amplitude 0"),
-                                                    (2.0, 5.0, "Phase 5.00")])
+@pytest.mark.parametrize("amplitude, phase, what",
+                         [(7.0, 1.0, "Amplitude 7"), (0.0, 1.0, "Amplitude 0"),
+                          (2.0, 5.0, "Phase 5.00")])
 def test_task_outside_meta_training_range_is_allowed_but_labelled(models, amplitude, phase, what):
     state = pg.update(models, *points(amplitude=amplitude, phase=phase), amplitude, phase)
     assert [m for m in state.messages if what in m and "outside the meta-training range" in m]
@@ -251,7 +271,8 @@ def test_a_diverging_step_size_gives_a_message_not_nan_curves(models, inner_lr):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no numpy overflow warning may reach the lecture either
         state = pg.update(models, *points(k=10), 2.0, 1.0, inner_steps=10, inner_lr=inner_lr)
-    assert [m for m in state.messages if m.startswith(f"Diverged with inner_lr={inner_lr:g}") and "lower" in m]
+    assert [m for m in state.messages if m.startswith(f"Diverged with inner_lr={inner_lr:g}")
+            and "lower" in m]
     finite_curves(state)
     for name, step in state.diverged_at.items():
         assert step is not None and step >= 1  # step 0 is the un-adapted model: always fine
@@ -266,10 +287,12 @@ def test_a_method_with_its_own_steps_that_diverges_is_not_blamed_on_the_slider(m
     with torch.no_grad():
         for rate in wild.learned:
             rate.fill_(3.0)
-    state = pg.update({"maml": models["maml"], "metasgd": (net, wild)}, *points(k=10), 2.0, 1.0, inner_lr=0.01)
+    state = pg.update({"maml": models["maml"], "metasgd": (net, wild)}, *points(k=10), 2.0, 1.0,
+                      inner_lr=0.01)
     assert state.diverged_at["maml"] is None and state.diverged_at["metasgd"] >= 1
-    assert state.messages == (f"Diverged: Meta-SGD (step {state.diverged_at['metasgd']}). It adapts with its own "
-                              "step sizes, which the inner learning rate slider does not change.",)
+    assert state.messages == (f"Diverged: Meta-SGD (step {state.diverged_at['metasgd']}). It "
+                              "adapts with its own step sizes, which the inner learning rate "
+                              "slider does not change.",)
 
 
 def test_every_model_nan_before_any_step_is_said_so_not_blamed_on_the_step_size():
@@ -280,17 +303,19 @@ def test_every_model_nan_before_any_step_is_said_so_not_blamed_on_the_step_size(
             net.layers[0].weight.fill_(math.nan)
         broken[name] = (net, MAML())
     state = pg.update(broken, *points(), 2.0, 1.0, inner_lr=0.01)
-    assert state.messages == ("Every model: NaN, inf or huge predictions before any step, so the step size is not "
-                              "the cause; check the weights (e.g. load the checkpoint again).",)
-    assert all(s == 0 for s in state.diverged_at.values()) and all(state.curve(n, 0) is None for n in broken)
+    assert state.messages == ("Every model: NaN, inf or huge predictions before any step, so the "
+                              "step size is not the cause; check the weights (e.g. load the "
+                              "checkpoint again).",)
+    assert (all(s == 0 for s in state.diverged_at.values())
+            and all(state.curve(n, 0) is None for n in broken))
     one = pg.update({**broken, "fine": (scratch(2), MAML())}, *points(), 2.0, 1.0)
     assert one.messages[0].startswith("MAML, Reptile: NaN, inf or huge predictions before any step")
     assert one.diverged_at["fine"] is None
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # Scripted calls: clear errors (no coercion)
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad", [{}, [1, 2], {"maml": scratch(0)}, {"maml": (scratch(0), "sgd")}])
 def test_models_that_are_not_model_method_pairs_are_refused(bad):
@@ -310,9 +335,10 @@ def test_support_points_outside_the_plot_are_refused(models, x, y, message):
         pg.update(models, x, y, 2.0, 1.0)
 
 
-@pytest.mark.parametrize("kwargs, error", [({"inner_steps": -3}, ValueError), ({"inner_steps": 2.5}, TypeError),
-                                           ({"inner_lr": -0.1}, ValueError), ({"inner_lr": math.nan}, ValueError),
-                                           ({"amplitude": math.inf}, ValueError), ({"phase": "1"}, TypeError)])
+@pytest.mark.parametrize("kwargs, error",
+                         [({"inner_steps": -3}, ValueError), ({"inner_steps": 2.5}, TypeError),
+                          ({"inner_lr": -0.1}, ValueError), ({"inner_lr": math.nan}, ValueError),
+                          ({"amplitude": math.inf}, ValueError), ({"phase": "1"}, TypeError)])
 def test_bad_settings_are_refused(models, kwargs, error):
     settings = {"amplitude": 2.0, "phase": 1.0, **kwargs}
     with pytest.raises(error, match=next(iter(kwargs))):
@@ -320,17 +346,19 @@ def test_bad_settings_are_refused(models, kwargs, error):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"amplitude": 9.0}, r"amplitude must be in \[0, 8\]"), ({"phase": -1.0}, r"phase must be in \[0, 6.28\]"),
-    ({"k_shot": 0}, r"k_shot must be in \[1, 20\]"), ({"inner_lr": 20.0}, r"inner_lr must be in \[0.0001, 10\]"),
+    ({"amplitude": 9.0}, r"amplitude must be in \[0, 8\]"),
+    ({"phase": -1.0}, r"phase must be in \[0, 6.28\]"),
+    ({"k_shot": 0}, r"k_shot must be in \[1, 20\]"),
+    ({"inner_lr": 20.0}, r"inner_lr must be in \[0.0001, 10\]"),
     ({"steps": 11}, r"steps must be in \[0, 10\]"), ({"amplitude": math.nan}, "amplitude must be")])
 def test_playground_refuses_values_its_sliders_cannot_show(models, kwargs, message):
     with pytest.raises(ValueError, match=message):
         pg.Playground(models, **kwargs)
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # The view, without a browser; clicks arrive as the frontend sends them
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 @pytest.fixture
 def playground(models):
@@ -342,29 +370,35 @@ def readouts(p):
 
 
 def frontend_click(p, x, y):
-    """What canvas.js does on a click: a custom comm message to the canvas's model (ipywidgets 7 and 8)."""
-    p.canvas._handle_msg({"content": {"data": {"method": "custom", "content": {"event": "click", "x": x, "y": y}}},
+    """What canvas.js does on a click: a custom comm message to the canvas's model (ipywidgets 7
+    and 8)."""
+    p.canvas._handle_msg({"content": {"data": {"method": "custom",
+                                               "content": {"event": "click", "x": x, "y": y}}},
                           "buffers": []})
 
 
 def test_playground_starts_with_a_plot_and_no_messages(playground, models):
     plot = playground.canvas.plot
-    assert playground.state.k_shot == 5 and playground.messages.value == "" and playground.note.value == ""
+    assert (playground.state.k_shot == 5 and playground.messages.value == ""
+            and playground.note.value == "")
     assert plot["title"] == "Five models adapting to the points" and plot["ylim"] == [-6.0, 6.0]
     assert [c["label"] for c in plot["curves"]] == [ml.plots.LABELS[n] for n in models]
     assert [c["color"] for c in plot["curves"]] == [ml.plots.COLORS[n] for n in models]
     assert len(plot["x"]) == len(plot["truth"]) == pg.N_GRID and len(plot["points"]) == 5
-    np.testing.assert_allclose(plot["curves"][0]["y"], playground.state.curve("maml", pg.MAX_STEPS), atol=1e-4)
+    np.testing.assert_allclose(plot["curves"][0]["y"], playground.state.curve("maml", pg.MAX_STEPS),
+                               atol=1e-4)
     json.dumps(plot, allow_nan=False)  # what the frontend receives is strict JSON
     assert "MSE" in readouts(playground)[0]
 
 
 def test_the_canvas_ships_its_module_and_loads_nothing_from_the_network(playground):
     esm = playground.canvas._esm
-    assert "export default { render }" in esm and "model.send(" in esm and 'model.on("change:plot"' in esm
+    assert ("export default { render }" in esm and "model.send(" in esm
+            and 'model.on("change:plot"' in esm)
     assert "import " not in esm and "http" not in esm
     state = playground.canvas.get_state()
-    assert state["_model_module"] == "anywidget" and state["_view_name"] == "AnyView" and state["plot"]
+    assert (state["_model_module"] == "anywidget" and state["_view_name"] == "AnyView"
+            and state["plot"])
 
 
 def test_recomputing_sliders_do_not_send_updates_while_dragged(playground):
@@ -438,7 +472,8 @@ def test_a_click_outside_the_axes_is_a_message_and_changes_nothing(playground, x
     before = playground.state
     frontend_click(playground, x, y)
     assert playground.state is before
-    assert "Click inside the axes to place a point: x from -5 to 5, y from -6 to 6." in playground.messages.value
+    assert ("Click inside the axes to place a point: x from -5 to 5, y from -6 to 6."
+            in playground.messages.value)
     frontend_click(playground, 0.5, 1.0)  # the next click works and clears the message
     assert playground.state.k_shot == 1 and playground.messages.value == ""
 
@@ -467,18 +502,20 @@ def test_callback_errors_go_to_the_message_area(playground, monkeypatch):
 
 
 def test_widgets_carry_stable_css_classes(playground):
-    classes = {c for w in (playground.widget, playground.k_shot, playground.steps, playground.messages,
-                           playground.canvas, playground.readouts) for c in w._dom_classes}
+    classes = {c for w in (playground.widget, playground.k_shot, playground.steps,
+                           playground.messages, playground.canvas, playground.readouts)
+               for c in w._dom_classes}
     assert {"maml-playground", "maml-k-slider", "maml-steps-slider", "maml-messages", "maml-canvas",
             "maml-readouts"} <= classes
-    assert 'class="maml-mse maml-mse-maml"' in playground.readouts.value  # one span per model, for the browser test
+    # one span per model, for the browser test
+    assert 'class="maml-mse maml-mse-maml"' in playground.readouts.value
 
 
 def test_the_ui_says_which_models_keep_their_own_step_sizes(shipped):
     four = {n: shipped[n] for n in ("maml", "anil", "meta_learner", "cavia")}
     p = pg.Playground(four)
-    assert p.note.value == ("<i>meta-learner (R&amp;L), CAVIA adapt with their own step sizes: the inner lr α moves "
-                            "the others.</i>")
+    assert p.note.value == ("<i>meta-learner (R&amp;L), CAVIA adapt with their own step sizes: the "
+                            "inner lr α moves the others.</i>")
     assert p.canvas.plot["title"] == "Four models adapting to the points" and p.messages.value == ""
 
 
@@ -487,26 +524,31 @@ def test_pretrained_models_load_and_meta_learning_shows(shipped):
     assert list(models) == list(pg.MODELS)
     state = pg.update(models, *points(k=10), 2.0, 1.0, inner_steps=10, inner_lr=0.01)
     assert state.messages == ()
-    assert state.mse_at("maml", 1) < state.mse_at("scratch", 1)  # meta-learning works: one step, a better fit
+    # meta-learning works: one step, a better fit
+    assert state.mse_at("maml", 1) < state.mse_at("scratch", 1)
 
 
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 # canvas.js itself, run by Node with a stand-in canvas (skipped without node)
-# ---------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 
 NODE_CHECK = """
 import mod from "./canvas.mjs";
 const calls = [], sent = [], handlers = {};
-const ctx = new Proxy({}, {get: (t, k) => k in t ? t[k] : (...a) => calls.push(k), set: (t, k, v) => (t[k] = v, true)});
-const canvas = {style: {}, width: 0, height: 0, getContext: () => ctx, addEventListener: (k, f) => handlers[k] = f,
-  removeEventListener() {}, getBoundingClientRect: () => ({left: 0, top: 0, width: 1360, height: 660})};
+const ctx = new Proxy({}, {get: (t, k) => k in t ? t[k] : (...a) => calls.push(k),
+                          set: (t, k, v) => (t[k] = v, true)});
+const canvas = {style: {}, width: 0, height: 0, getContext: () => ctx,
+  addEventListener: (k, f) => handlers[k] = f, removeEventListener() {},
+  getBoundingClientRect: () => ({left: 0, top: 0, width: 1360, height: 660})};
 globalThis.window = {devicePixelRatio: 2};
 globalThis.document = {createElement: () => canvas};
 const plot = PLOT;
 const model = {get: () => plot, on() {}, off() {}, send: (m) => sent.push(m)};
 mod.render({model, el: {appendChild() {}}});
-handlers.click({clientX: 2 * 273, clientY: 2 * 158});  // the middle of the axes, on a canvas shown at twice its size
-console.log(JSON.stringify({sent, width: canvas.width, strokes: calls.filter(c => c === "stroke").length,
+// the middle of the axes, on a canvas shown at twice its size
+handlers.click({clientX: 2 * 273, clientY: 2 * 158});
+console.log(JSON.stringify({sent, width: canvas.width,
+                            strokes: calls.filter(c => c === "stroke").length,
                             arcs: calls.filter(c => c === "arc").length}));
 """
 
@@ -514,11 +556,13 @@ console.log(JSON.stringify({sent, width: canvas.width, strokes: calls.filter(c =
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_canvas_js_draws_the_plot_and_sends_clicks_in_data_coordinates(playground, tmp_path):
     shutil.copy(Path(pg.__file__).parent / "canvas.js", tmp_path / "canvas.mjs")
-    (tmp_path / "check.mjs").write_text(NODE_CHECK.replace("PLOT", json.dumps(playground.canvas.plot)))
-    out = json.loads(subprocess.run(["node", "check.mjs"], cwd=tmp_path, capture_output=True, text=True,
-                                    check=True, timeout=60).stdout)
+    (tmp_path / "check.mjs").write_text(NODE_CHECK.replace("PLOT",
+                                                           json.dumps(playground.canvas.plot)))
+    out = json.loads(subprocess.run(["node", "check.mjs"], cwd=tmp_path, capture_output=True,
+                                    text=True, check=True, timeout=60).stdout)
     (click,) = out["sent"]
-    assert click["event"] == "click" and click["x"] == pytest.approx(0.0) and click["y"] == pytest.approx(0.0)
+    assert (click["event"] == "click" and click["x"] == pytest.approx(0.0)
+            and click["y"] == pytest.approx(0.0))
     assert out["width"] == 1360  # drawn at the device's pixel ratio
     assert out["arcs"] == 5 + 1  # the five support points and the legend's marker
     assert out["strokes"] >= 6 + 6  # the true curve and five models, each with its legend sample

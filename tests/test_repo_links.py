@@ -35,14 +35,18 @@ def test_pyproject_names_a_github_repository_and_a_version_tag():
 def test_notebook_colab_install_line_matches_pyproject(path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     lines = set_repo.install_lines(nb)
-    assert len(lines) == 1, f"{path.name}: expected exactly one maml_lite %pip install line, found {lines}"
+    assert len(lines) == 1, (f"{path.name}: expected exactly one maml_lite %pip install line, "
+                             f"found {lines}")
     cell_index, line = lines[0]
     assert cell_index == 0, f"{path.name}: the maml_lite install must be in the first code cell"
-    assert line.strip() == f'%pip install -q "{CFG.pip_spec}"', f"{path.name}: {line.strip()!r}; {FIX}"
-    # Colab keeps its own torch: nothing names torch on the install line (maml_lite asks for torch>=2.0).
+    assert line.strip() == f'%pip install -q "{CFG.pip_spec}"', (
+        f"{path.name}: {line.strip()!r}; {FIX}")
+    # Colab keeps its own torch: nothing names torch on the install line (maml_lite asks
+    # for torch>=2.0).
     assert "torch" not in line
     setup = _source(next(c for c in nb["cells"] if c["cell_type"] == "code"))
-    assert 'if "google.colab" in sys.modules:' in setup, f"{path.name}: the install must sit in the Colab branch"
+    assert 'if "google.colab" in sys.modules:' in setup, (
+        f"{path.name}: the install must sit in the Colab branch")
     branch = setup.split('if "google.colab" in sys.modules:', 1)[1]
     assert "%pip install" in branch and line in branch
 
@@ -57,17 +61,23 @@ def test_notebook_title_cell_has_its_colab_and_binder_badges(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_title_cell_badges_render_as_images(path):
-    """Rendered as Markdown (CommonMark, as JupyterLab, Colab and GitHub do), the badges are linked images, not text.
+    """Rendered as Markdown (CommonMark, as JupyterLab, Colab and GitHub do), the badges are linked
+    images, not text.
 
-    A line that starts with `<!--` opens a raw HTML block, so badges on such a line showed as raw Markdown."""
+    A line that starts with `<!--` opens a raw HTML block, so badges on such a line showed as
+    raw Markdown."""
     from markdown_it import MarkdownIt
 
     nb = json.loads(path.read_text(encoding="utf-8"))
-    html = MarkdownIt("commonmark").render(_source(next(c for c in nb["cells"] if c["cell_type"] == "markdown")))
+    html = MarkdownIt("commonmark").render(_source(next(c for c in nb["cells"]
+                                                        if c["cell_type"] == "markdown")))
     rel = path.relative_to(ROOT).as_posix()
-    for badge, url in ((set_repo.COLAB_BADGE, CFG.colab_url(rel)), (set_repo.BINDER_BADGE, CFG.binder_url(rel))):
-        assert re.search(rf'<a href="{re.escape(url)}"><img src="{re.escape(badge)}"', html.replace("&amp;", "&")), (
-            f"{path.name}: the title cell does not render its {badge.split('/')[2]} badge as a linked image; {FIX}")
+    for badge, url in ((set_repo.COLAB_BADGE, CFG.colab_url(rel)),
+                       (set_repo.BINDER_BADGE, CFG.binder_url(rel))):
+        assert re.search(rf'<a href="{re.escape(url)}"><img src="{re.escape(badge)}"',
+                         html.replace("&amp;", "&")), (
+            f"{path.name}: the title cell does not render its {badge.split('/')[2]} badge as a "
+            f"linked image; {FIX}")
     assert "[![" not in html, f"{path.name}: badge Markdown shows as text; {FIX}"
 
 
@@ -83,7 +93,8 @@ def test_stamping_moves_old_badge_lines_to_the_rendering_form():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_links_match_pyproject(path):
     text = path.read_text(encoding="utf-8")
-    assert set_repo.stale_links(text, CFG) == [], f"{path.name}: links to another address/revision; {FIX}"
+    assert set_repo.stale_links(text, CFG) == [], (f"{path.name}: links to another "
+                                                   f"address/revision; {FIX}")
     assert set_repo.stamp_text(text, CFG) == text, f"{path.name}: {FIX}"
 
 
@@ -92,9 +103,11 @@ def test_readme_badges_match_pyproject():
     if not readme.exists():
         pytest.skip("no README.md yet")
     text = readme.read_text(encoding="utf-8")
-    assert set_repo.START in text and set_repo.END in text, f"README.md needs the badge markers; {FIX}"
+    assert set_repo.START in text and set_repo.END in text, (
+        f"README.md needs the badge markers; {FIX}")
     assert set_repo.badge_block(CFG) in text, f"README.md badge block is out of date; {FIX}"
-    assert set_repo.stale_links(text, CFG) == [], f"README.md links to another address/revision; {FIX}"
+    assert set_repo.stale_links(text, CFG) == [], ("README.md links to another address/revision; "
+                                                   f"{FIX}")
 
 
 def test_set_repo_check_finds_nothing_to_stamp(capsys):
@@ -108,7 +121,8 @@ def test_binder_links_open_a_notebook_that_exists():
 
 
 def _pins(path):
-    """{name: version} of a requirements file; for a package pinned per platform, the Linux pin (binder's)."""
+    """{name: version} of a requirements file; for a package pinned per platform, the Linux
+    pin (binder's)."""
     pins = {}
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()

@@ -1,9 +1,10 @@
 """meta_train, end to end, against an independent reference for every method.
 
-The reference samples the same seeded meta-batches, computes each method's update direction one task at a time
-with torch.func.functional_call (no maml_lite inner loop), and applies Adam and the learning-rate schedule written
-out by hand. Three iterations: the second and third Adam steps depend on the size of the directions, not only on
-their signs, and the cosine schedule changes the step size after the first.
+The reference samples the same seeded meta-batches, computes each method's update direction one task
+at a time with torch.func.functional_call (no maml_lite inner loop), and applies Adam and the
+learning-rate schedule written out by hand. Three iterations: the second and third Adam steps depend
+on the size of the directions, not only on their signs, and the cosine schedule changes the step
+size after the first.
 """
 
 import math
@@ -26,28 +27,35 @@ def mse(model, params, x, y):
 
 def inner_sgd(model, params, x, y, steps, rates, create_graph):
     for _ in range(steps):
-        grads = torch.autograd.grad(mse(model, params, x, y), list(params.values()), create_graph=create_graph)
+        grads = torch.autograd.grad(mse(model, params, x, y), list(params.values()),
+                                    create_graph=create_graph)
         params = {n: p - rates[n] * g for (n, p), g in zip(params.items(), grads)}
     return params
 
 
 def direction(method, model, rates, batch):
-    """The gradient (or pseudo-gradient) each method hands to Adam, task by task: ({name: tensor}, {name: tensor})."""
+    """The gradient (or pseudo-gradient) each method hands to Adam, task by task: ({name: tensor},
+    {name: tensor})."""
     theta = dict(model.named_parameters())
     if method == "pretrain":
         x = torch.cat([batch.x_support, batch.x_query], 1).reshape(-1, 1)
         y = torch.cat([batch.y_support, batch.y_query], 1).reshape(-1, 1)
-        return dict(zip(theta, torch.autograd.grad(mse(model, theta, x, y), list(theta.values())))), {}
+        return dict(zip(theta,
+                        torch.autograd.grad(mse(model, theta, x, y), list(theta.values())))), {}
     if method == "reptile":
-        x, y = torch.cat([batch.x_support, batch.x_query], 1), torch.cat([batch.y_support, batch.y_query], 1)
-        phis = [inner_sgd(model, theta, x[i], y[i], 5, {n: ALPHA for n in theta}, False) for i in range(META_BATCH)]
-        return {n: (p - sum(phi[n] for phi in phis) / META_BATCH).detach() for n, p in theta.items()}, {}
+        x, y = (torch.cat([batch.x_support, batch.x_query], 1),
+                torch.cat([batch.y_support, batch.y_query], 1))
+        phis = [inner_sgd(model, theta, x[i], y[i], 5, {n: ALPHA for n in theta}, False)
+                for i in range(META_BATCH)]
+        return ({n: (p - sum(phi[n] for phi in phis) / META_BATCH).detach()
+                 for n, p in theta.items()}, {})
     loss = 0.0
     for i in range(META_BATCH):
         step_rates = rates if method == "metasgd" else {n: ALPHA for n in theta}
         adapted = inner_sgd(model, theta, batch.x_support[i], batch.y_support[i], 1, step_rates,
                             create_graph=method != "fomaml")
-        if method == "fomaml":  # the query gradient at the adapted parameters, as if they were theta
+        # the query gradient at the adapted parameters, as if they were theta
+        if method == "fomaml":
             adapted = {n: theta[n] + (a - theta[n]).detach() for n, a in adapted.items()}
         loss = loss + mse(model, adapted, batch.x_query[i], batch.y_query[i]) / META_BATCH
     wrt = list(theta.values()) + (list(rates.values()) if method == "metasgd" else [])
@@ -65,7 +73,8 @@ def reference_run(method, schedule):
     for t in range(1, ITERATIONS + 1):
         batch = ml.SineTasks().sample(META_BATCH, K, K, generator=generator)
         g_theta, g_rates = direction(method, model, rates, batch)
-        lr = LR * (0.5 * (1 + math.cos(math.pi * (t - 1) / ITERATIONS)) if schedule == "cosine" else 1.0)
+        lr = LR * (0.5 * (1 + math.cos(math.pi * (t - 1) / ITERATIONS)) if schedule == "cosine"
+                   else 1.0)
         with torch.no_grad():
             tensors = dict(model.named_parameters()) | {f"rate:{n}": r for n, r in rates.items()}
             grads = g_theta | {f"rate:{n}": g for n, g in g_rates.items()}
@@ -84,14 +93,16 @@ def test_meta_train_matches_an_independent_reference(method, schedule):
     expected, expected_rates = reference_run(method, schedule)
     torch.manual_seed(0)
     model = ml.make_model()
-    objective = {"metasgd": lambda: MetaSGD(model), "reptile": Reptile}.get(method, lambda: method)()
-    ml.meta_train(model, objective, ITERATIONS, seed=0, meta_batch=META_BATCH, k_shot=K, outer_lr=LR,
-                  schedule=schedule, progress=False)
+    objective = {"metasgd": lambda: MetaSGD(model),
+                 "reptile": Reptile}.get(method, lambda: method)()
+    ml.meta_train(model, objective, ITERATIONS, seed=0, meta_batch=META_BATCH, k_shot=K,
+                  outer_lr=LR, schedule=schedule, progress=False)
     for (name, p), q in zip(model.named_parameters(), expected.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6, msg=f"{method}/{schedule}: {name}")
     if method == "metasgd":
         for name, r in objective.rates().items():
-            torch.testing.assert_close(r, expected_rates[name], rtol=1e-4, atol=1e-7, msg=f"rates {name}")
+            torch.testing.assert_close(r, expected_rates[name], rtol=1e-4, atol=1e-7,
+                                       msg=f"rates {name}")
     torch.manual_seed(0)
     start = ml.make_model()
     moved = max((p - q).abs().max().item() for p, q in zip(model.parameters(), start.parameters()))
@@ -99,7 +110,8 @@ def test_meta_train_matches_an_independent_reference(method, schedule):
 
 
 def test_mamlplus_without_refinements_trains_like_maml():
-    """The satellite's seam adds nothing when its refinements are off: the same weights as the core's MAML."""
+    """The satellite's seam adds nothing when its refinements are off: the same weights as the
+    core's MAML."""
     torch.manual_seed(0)
     a = ml.make_model()
     b = ml.make_model()

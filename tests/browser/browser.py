@@ -1,4 +1,5 @@
-"""What the browser tests share: Debian's Chromium, a local server started and stopped, JupyterLab's Run All."""
+"""What the browser tests share: Debian's Chromium, a local server started and stopped, JupyterLab's
+Run All."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 # True once every code cell shows an execution count ([n]), or an error output appeared.
 ALL_CELLS_RAN_JS = ("(() => { const p = [...document.querySelectorAll("
                     "'.jp-CodeCell .jp-InputPrompt:not(.jp-Placeholder-prompt)')]"
-                    ".map(e => e.textContent.trim()); return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)) || "
-                    "document.querySelector(\"[data-mime-type='application/vnd.jupyter.stderr']\") !== null; })()")
+                    ".map(e => e.textContent.trim()); "
+                    "return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)) || "
+                    "document.querySelector(\"[data-mime-type='application/vnd.jupyter.stderr']\") "
+                    "!== null; })()")
 
 
 def free_port() -> int:
@@ -42,7 +45,8 @@ def lab_command(port: int, token: str, root: Path) -> list[str]:
 @contextmanager
 def server(cmd: list[str], ready_url: str, log_path: Path, env: dict | None = None,
            cwd: Path | None = None) -> Iterator[subprocess.Popen]:
-    """Start `cmd`, wait (90 s at most) until `ready_url` answers, yield the process, and stop it afterwards."""
+    """Start `cmd`, wait (90 s at most) until `ready_url` answers, yield the process, and stop
+    it afterwards."""
     log = open(log_path, "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     try:
@@ -55,7 +59,8 @@ def server(cmd: list[str], ready_url: str, log_path: Path, env: dict | None = No
                 break  # it answers, if only with an error status
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"{' '.join(cmd[:4])} did not start; log:\n{log_path.read_text()[-3000:]}")
+                    pytest.fail(f"{' '.join(cmd[:4])} did not start; "
+                                f"log:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
         yield proc
     finally:
@@ -68,7 +73,8 @@ def server(cmd: list[str], ready_url: str, log_path: Path, env: dict | None = No
 
 
 def open_and_run_all(page, url: str, timeout_errors) -> None:
-    """Open a notebook in JupyterLab, take the default kernel, run all cells, and wait until the kernel is idle."""
+    """Open a notebook in JupyterLab, take the default kernel, run all cells, and wait until the
+    kernel is idle."""
     page.goto(url)
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90000)
     try:  # JupyterLab may ask which kernel to start: take the default (the notebook's own, python3)

@@ -1,12 +1,14 @@
-"""The slide decks (`.ci/slides.py`, `make slides`) project: no slide overflows 1280x720, maths renders offline.
+"""The slide decks (`.ci/slides.py`, `make slides`) project: no slide overflows 1280x720, maths
+renders offline.
 
-The decks are built into a temporary folder, served by a local static server and opened in headless Chromium at
-1280x720 with every request that leaves the server aborted (a lecture hall's network): each slide is shown in turn
-and its content must fit reveal.js's slide height; every formula must have been typeset by the vendored MathJax
-(no raw `$$` left, MathJax's output elements present). A screenshot of a projected slide goes to artifacts/.
+The decks are built into a temporary folder, served by a local static server and opened in headless
+Chromium at 1280x720 with every request that leaves the server aborted (a lecture hall's network):
+each slide is shown in turn and its content must fit reveal.js's slide height; every formula must
+have been typeset by the vendored MathJax (no raw `$$` left, MathJax's output elements present). A
+screenshot of a projected slide goes to artifacts/.
 
-Needs: apt-get install -y chromium, pip install playwright, npm (to vendor reveal.js and MathJax; without it the
-decks would load them from CDNs and this test fails offline).
+Needs: apt-get install -y chromium, pip install playwright, npm (to vendor reveal.js and MathJax;
+without it the decks would load them from CDNs and this test fails offline).
 """
 
 from __future__ import annotations
@@ -30,28 +32,37 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
                 allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: `pip install playwright`")
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed: `pip install playwright`")
 
-# Every slide of the deck now shown: its indices, how far (screen pixels) its content runs past the window, and its
-# maths: TeX left as text, MathJax's output elements, and formulas MathJax took in but did not typeset.
+# Every slide of the deck now shown: its indices, how far (screen pixels) its content runs past the
+# window, and its maths: TeX left as text, MathJax's output elements, and formulas MathJax took in
+# but did not typeset.
 SLIDES_JS = """async () => {
-  Reveal.configure({transition: 'none', backgroundTransition: 'none'});  // measure slides where they rest
+  // measure slides where they rest
+  Reveal.configure({transition: 'none', backgroundTransition: 'none'});
   const untypeset = (slide) => [...slide.querySelectorAll('script[type^="math/tex"]')].filter(s =>
-    !(s.previousElementSibling && /MathJax_CHTML|mjx-chtml|MJXc-display/.test(s.previousElementSibling.className))
+    !(s.previousElementSibling
+      && /MathJax_CHTML|mjx-chtml|MJXc-display/.test(s.previousElementSibling.className))
   ).length;
   const out = [];
   for (const slide of Reveal.getSlides()) {
     const {h, v} = Reveal.getIndices(slide);
     Reveal.slide(h, v);
-    // the deck re-typesets a slide's maths when it is shown (nbconvert's template): wait until it has (3 s at most)
-    for (let t = 0; t < 150 && untypeset(slide); t++) await new Promise(done => setTimeout(done, 20));
+    // the deck re-typesets a slide's maths when it is shown (nbconvert's template): wait until it
+    // has (3 s at most)
+    for (let t = 0; t < 150 && untypeset(slide); t++)
+      await new Promise(done => setTimeout(done, 20));
     const text = slide.innerText, box = slide.getBoundingClientRect(), scale = Reveal.getScale();
-    // screen pixels the content runs past the window's bottom (or above its top): what a projector cuts off
+    // screen pixels the content runs past the window's bottom (or above its top): what a projector
+    // cuts off
     const bottom = box.top + slide.scrollHeight * scale;
     out.push({h, v: v || 0, overflow: Math.round(Math.max(bottom - window.innerHeight, -box.top)),
               title: (slide.querySelector('h1, h2, h3') || {}).innerText || text.slice(0, 40),
-              raw_tex: (text.match(/\\$\\$|\\\\\\(|\\\\\\[|\\\\frac|\\\\theta|\\\\nabla/g) || []).length,
-              mathjax: slide.querySelectorAll('mjx-container, .MathJax, .MathJax_CHTML, .mjx-chtml').length,
+              raw_tex: (text.match(/\\$\\$|\\\\\\(|\\\\\\[|\\\\frac|\\\\theta|\\\\nabla/g)
+                        || []).length,
+              mathjax: slide.querySelectorAll('mjx-container, .MathJax, .MathJax_CHTML, .mjx-chtml')
+                         .length,
               untypeset: untypeset(slide)});
   }
   Reveal.slide(0, 0);
@@ -88,9 +99,11 @@ def measure(browser, base: str, deck: str, screenshot: Path | None = None) -> li
         page.goto(f"{base}/{deck}")
         page.wait_for_selector(".reveal.ready", timeout=30000)
         # nbconvert's deck loads reveal.js through require.js: take the module from its registry
-        page.evaluate("window.Reveal = window.Reveal || Object.entries(requirejs.s.contexts._.defined)"
-                      ".find(([name]) => name.endsWith('dist/reveal.js'))[1]")
-        if page.evaluate("window.MathJax !== undefined && MathJax.Hub !== undefined"):  # MathJax 2 typeset all
+        page.evaluate("window.Reveal = window.Reveal || "
+                      "Object.entries(requirejs.s.contexts._.defined).find(([name]) => "
+                      "name.endsWith('dist/reveal.js'))[1]")
+        # MathJax 2 typeset all
+        if page.evaluate("window.MathJax !== undefined && MathJax.Hub !== undefined"):
             page.evaluate("new Promise(done => MathJax.Hub.Register.StartupHook('End', done))")
             page.evaluate("new Promise(done => MathJax.Hub.Queue(done))")
         page.evaluate("Reveal.layout()")
@@ -113,13 +126,14 @@ def overflowing(slides: list[dict], tolerance: int = 2) -> list[dict]:
 
 
 def built(kind: str, tmp_path_factory) -> Path:
-    """The decks or the book: the ones `make test` just built (MAML_LITE_BUILT=artifacts), else built here."""
+    """The decks or the book: the ones `make test` just built (MAML_LITE_BUILT=artifacts), else
+    built here."""
     if os.environ.get("MAML_LITE_BUILT"):
         return Path(os.environ["MAML_LITE_BUILT"]) / kind
     out = tmp_path_factory.mktemp(kind) / "html"
     script = ROOT / ".ci" / ("slides.py" if kind == "slides" else "book.py")
-    subprocess.run([sys.executable, str(script), "--out", str(out)], check=True, capture_output=True, text=True,
-                   env={**os.environ, "PYTHONHASHSEED": "0"})
+    subprocess.run([sys.executable, str(script), "--out", str(out)], check=True,
+                   capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     return out
 
 
@@ -136,7 +150,8 @@ def all_slides(decks):
     out, base = decks
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                    headless=True)
         try:
             slides = []
             for nb in NOTEBOOKS:
@@ -157,20 +172,22 @@ def test_every_notebook_has_a_deck_with_a_slide_per_section(decks, all_slides):
 def test_no_slide_overflows_a_1280x720_screen(all_slides):
     bad = overflowing(all_slides)
     print(f"\n{len(bad)} of {len(all_slides)} slides overflow 1280x720")
-    assert not bad, "\n".join(f"{s['deck']} slide {s['h']}.{s['v']} ({s['title'][:40]!r}): {s['overflow']} px too tall"
+    assert not bad, "\n".join(f"{s['deck']} slide {s['h']}.{s['v']} ({s['title'][:40]!r}): "
+                              f"{s['overflow']} px too tall"
                               for s in bad)
 
 
 def test_maths_renders_offline(all_slides):
     with_maths = [s for s in all_slides if s["mathjax"]]
-    assert len(with_maths) >= 5, "no typeset maths in the decks: is MathJax vendored and pointed at?"
+    assert len(with_maths) >= 5, ("no typeset maths in the decks: "
+                                  "is MathJax vendored and pointed at?")
     raw = [s for s in all_slides if s["raw_tex"] or s["untypeset"]]
     assert not raw, [(s["deck"], s["h"], s["v"], s["title"][:40]) for s in raw]
     leaked = sorted({u for s in all_slides for u in s["outside"]})
     assert not leaked, f"the decks fetch from outside the server: {leaked[:5]}"
 
 
-# ------------------------------------------------------------------------------------------------ the book
+# ----------------------------------------------------------------------------------------- the book
 BOOK_MATHS_JS = """async () => {
   if (window.MathJax && MathJax.startup) await MathJax.startup.promise;
   const main = document.querySelector('main, article, .bd-article') || document.body;
@@ -181,8 +198,10 @@ BOOK_MATHS_JS = """async () => {
   prose.remove();
   return {typeset: main.querySelectorAll('mjx-container').length,
           math: main.querySelectorAll('.math').length,
-          untypeset: [...main.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length,
-          raw_tex: (text.match(/\\$\\$|\\\\\\(|\\\\\\[|\\\\frac|\\\\theta|\\\\nabla/g) || []).length};
+          untypeset: [...main.querySelectorAll('.math')]
+                       .filter(e => !e.querySelector('mjx-container')).length,
+          raw_tex: (text.match(/\\$\\$|\\\\\\(|\\\\\\[|\\\\frac|\\\\theta|\\\\nabla/g)
+                    || []).length};
 }"""
 
 
@@ -194,9 +213,11 @@ def book(tmp_path_factory):
 
 
 def test_the_book_renders_maths_and_the_playground_offline(book):
-    """The website with the network cut: maths typeset by the vendored MathJax, the playground live in its pages."""
+    """The website with the network cut: maths typeset by the vendored MathJax, the playground live
+    in its pages."""
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                    headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         outside, errors = [], []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -212,23 +233,26 @@ def test_the_book_renders_maths_and_the_playground_offline(book):
             for name in ("02_maml", "05_unrolling"):
                 page.goto(f"{book}/notebooks/{name}.html")
                 maths = page.evaluate(BOOK_MATHS_JS)
-                assert maths["typeset"] >= 10 and maths["untypeset"] == 0 and maths["raw_tex"] == 0, (name, maths)
+                assert (maths["typeset"] >= 10 and maths["untypeset"] == 0
+                        and maths["raw_tex"] == 0), (name, maths)
             page.goto(f"{book}/notebooks/02_maml.html#the-objective-be-good-after-a-gradient-step")
             page.evaluate(BOOK_MATHS_JS)
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "book_offline_maths.png"))
-            for url, models in (("notebooks/04_live_adaptation.html", 5), ("notebooks/07_beyond_maml.html", 4),
-                                ("playground.html", 5)):
+            for url, models in (("notebooks/04_live_adaptation.html", 5),
+                                ("notebooks/07_beyond_maml.html", 4), ("playground.html", 5)):
                 page.goto(f"{book}/{url}")
                 frame_el = page.locator("iframe.static-playground").first
                 frame_el.scroll_into_view_if_needed()
                 frame = frame_el.element_handle().content_frame()
-                frame.wait_for_function("document.querySelectorAll('.maml-mse').length > 0 && [...document"
-                                        ".querySelectorAll('.maml-mse')].filter(e => e.textContent.startsWith('MSE'))"
-                                        f".length === {models}", timeout=30000)
+                frame.wait_for_function("document.querySelectorAll('.maml-mse').length > 0 && "
+                                        "[...document.querySelectorAll('.maml-mse')].filter(e => "
+                                        f"e.textContent.startsWith('MSE')).length === {models}",
+                                        timeout=30000)
             page.screenshot(path=str(ARTIFACTS / "book_offline_playground.png"))
         finally:
             browser.close()
-    # sphinx-book-theme declares THEBE_JS_URL twice on pages with launch buttons (with or without a network)
+    # sphinx-book-theme declares THEBE_JS_URL twice on pages with launch buttons (with or without
+    # a network)
     assert not [e for e in errors if "THEBE_JS_URL" not in e], errors
     assert not outside, f"the book fetched from outside its server: {sorted(set(outside))[:5]}"
