@@ -47,17 +47,18 @@ def test_the_core_imports_no_wing():
 
 def test_the_core_reads_in_one_sitting():
     """The core's budget (issues 14 and 22). Its teaching modules, the ones a student reads to learn
-    MAML (tasks, model, adapt, method, train, evaluate: the method protocol included), at most 800
+    MAML (tasks, model, adapt, method, train, evaluate: the method protocol included), at most 880
     lines; its plumbing (checkpoints with their atomic paired writes, plots, argument checks) at
-    most 500; meta_train at most 13 parameters (the 13th is the task family) and about 60 lines;
-    about 24 public names. A method that would push past it belongs in the methods wing."""
+    most 550 (800 and 500 when lines ran to 120 columns: the same code wrapped at 100 takes about
+    10% more lines); meta_train at most 13 parameters (the 13th is the task family) and about 60
+    lines; about 24 public names. A method that would push past it belongs in the methods wing."""
     root = Path(ml.__file__).parent
     count = lambda names: {n: len((root / f"{n}.py").read_text().splitlines())  # noqa: E731
                            for n in names}
     teaching, plumbing = count(CORE[:6]), count(CORE[6:])
-    assert sum(teaching.values()) <= 800, ("the teaching core has grown to "
+    assert sum(teaching.values()) <= 880, ("the teaching core has grown to "
                                            f"{sum(teaching.values())} lines: {teaching}")
-    assert sum(plumbing.values()) <= 500, ("the core's plumbing has grown to "
+    assert sum(plumbing.values()) <= 550, ("the core's plumbing has grown to "
                                            f"{sum(plumbing.values())}: {plumbing}")
     assert len(inspect.signature(ml.meta_train).parameters) <= 13
     assert len(inspect.getsource(ml.meta_train).splitlines()) <= 65
