@@ -46,11 +46,11 @@ print("{MARK}" + _json.dumps({{"kernel_kb": _kb, "children_kb": _children_kb}}))
 class SlicedPollClient(NotebookClient):
     """NotebookClient whose kernel channels wait for a message in slices of POLL_SLICE_S seconds.
 
-    With Colab's ipykernel 6.17 / ipywidgets 7.7.1 (the Colab emulation in .ci/services-check), about
-    one run of notebook 02 in three had the execute_reply of its `widgets.interact` cell sit unread
-    until the cell timeout ran out, and then finished normally: the asyncio zmq poll missed the
-    socket's wake-up (zmq's notification fd is edge-triggered). Re-polling every second bounds such a
-    miss to one second; the notebook and its outputs are unchanged.
+    With Colab's ipykernel 6.17 / ipywidgets 7.7.1 (the Colab emulation in .ci/services-check),
+    about one run of notebook 02 in three had the execute_reply of its `widgets.interact` cell sit
+    unread until the cell timeout ran out, and then finished normally: the asyncio zmq poll missed
+    the socket's wake-up (zmq's notification fd is edge-triggered). Re-polling every second bounds
+    such a miss to one second; the notebook and its outputs are unchanged.
     """
 
     async def async_start_new_kernel_client(self):
@@ -64,7 +64,8 @@ def _sliced(get_msg):
     async def get_msg_sliced(timeout: float | None = None):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            left = POLL_SLICE_S if deadline is None else max(0.0, min(POLL_SLICE_S, deadline - time.monotonic()))
+            left = (POLL_SLICE_S if deadline is None
+                    else max(0.0, min(POLL_SLICE_S, deadline - time.monotonic())))
             try:
                 return await get_msg(timeout=left)
             except Empty:
@@ -74,9 +75,10 @@ def _sliced(get_msg):
     return get_msg_sliced
 
 
-def measure(path: Path, timeout: int = 600, kernel_name: str = "python3", save: Path | None = None) -> dict:
-    """Execute one notebook in a fresh kernel; return seconds, peak MB and the error, if any. save: also write
-    the executed notebook there (without the appended memory cell)."""
+def measure(path: Path, timeout: int = 600, kernel_name: str = "python3",
+            save: Path | None = None) -> dict:
+    """Execute one notebook in a fresh kernel; return seconds, peak MB and the error, if any. save:
+    also write the executed notebook there (without the appended memory cell)."""
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
     client = SlicedPollClient(
@@ -89,8 +91,10 @@ def measure(path: Path, timeout: int = 600, kernel_name: str = "python3", save: 
     error = None
     try:
         client.execute()
-    except Exception as exc:  # CellExecutionError, timeouts, dead kernels: report, don't crash the table
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    # CellExecutionError, timeouts, dead kernels: report, don't crash the table
+    except Exception as exc:
+        error = (f"{type(exc).__name__}: "
+                 f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}")
     seconds = time.perf_counter() - start
     peak = None
     for output in nb.cells[-1].get("outputs", []):
@@ -112,16 +116,19 @@ def measure(path: Path, timeout: int = 600, kernel_name: str = "python3", save: 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="*", type=Path)
-    ap.add_argument("--max-mb", type=float, default=1024.0, help="fail at or above this peak (default: 1 GB)")
+    ap.add_argument("--max-mb", type=float, default=1024.0,
+                    help="fail at or above this peak (default: 1 GB)")
     ap.add_argument("--goal-mb", type=float, default=700.0, help="flag notebooks above this peak")
     ap.add_argument("--goal-s", type=float, default=90.0, help="flag notebooks slower than this")
     ap.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     ap.add_argument("--kernel", default="python3")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--save-dir", type=Path, help="also write each executed notebook into this folder")
+    ap.add_argument("--save-dir", type=Path,
+                    help="also write each executed notebook into this folder")
     args = ap.parse_args(argv)
 
-    paths = args.notebooks or sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb"))
+    paths = (args.notebooks
+             or sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9]*.ipynb")))
     if not paths:
         print("no notebooks found", file=sys.stderr)
         return 2
@@ -132,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         r = measure(path, timeout=args.timeout, kernel_name=args.kernel, save=save)
         results.append(r)
         print(
-            f"  {r['notebook']}: {r['seconds']} s, {r['peak_mb']} MB" + (f"  ERROR {r['error']}" if r["error"] else ""),
+            f"  {r['notebook']}: {r['seconds']} s, {r['peak_mb']} MB"
+            + (f"  ERROR {r['error']}" if r["error"] else ""),
             flush=True,
         )
 
@@ -153,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(f"slower than the {args.goal_s:.0f} s goal")
         failed |= any(n.startswith("FAILED") for n in notes)
         peak = "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
-        print(f"{r['notebook']:<{width}}  {r['seconds']:>7.1f}  {peak:>7}  {'; '.join(notes) or 'ok'}")
+        print(f"{r['notebook']:<{width}}  {r['seconds']:>7.1f}  {peak:>7}  "
+              f"{'; '.join(notes) or 'ok'}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     return 1 if failed else 0

@@ -1,20 +1,21 @@
 """Input-to-redraw of the static playground (web/playground/), in headless Chromium, and its size.
 
-Real inputs through Playwright (mouse clicks on the canvas, keys on the sliders); the page notes, for every input,
-the time from the input event's own time stamp to
+Real inputs through Playwright (mouse clicks on the canvas, keys on the sliders); the page notes,
+for every input, the time from the input event's own time stamp to
 
-  redraw     the end of the redraw (the inner loop, the curves, the readouts: all done in the event handler)
+  redraw     the end of the redraw (the inner loop, the curves, the readouts: all done in the
+             event handler)
   frame      the next animation frame (the browser paints after it)
-  complete   every shown model drawn: later than `redraw` only while a learned optimiser (an LSTM per weight,
-             the slowest update) steps between frames
+  complete   every shown model drawn: later than `redraw` only while a learned optimiser (an LSTM
+             per weight, the slowest update) steps between frames
 
-Scenarios (each `--repeats` inputs): the notebook's defaults (five models, 1 step) clicked; the same at 10
-steps; moving the steps slider; moving the K slider at 10 steps; and all ten models (notebooks 04, 06, 07)
-clicked at 1 and at 10 steps. The goal is a median redraw under 20 ms.
+Scenarios (each `--repeats` inputs): the notebook's defaults (five models, 1 step) clicked; the same
+at 10 steps; moving the steps slider; moving the K slider at 10 steps; and all ten models (notebooks
+04, 06, 07) clicked at 1 and at 10 steps. The goal is a median redraw under 20 ms.
 
 Usage: .venv/bin/python benchmarks/static_playground.py [--repeats 40]
-Needs Debian's chromium and playwright (as the browser tests). Prints medians and 90th percentiles in ms, and the
-page's size (raw and gzipped, what a static host sends).
+Needs Debian's chromium and playwright (as the browser tests). Prints medians and 90th percentiles
+in ms, and the page's size (raw and gzipped, what a static host sends).
 """
 
 from __future__ import annotations
@@ -65,9 +66,11 @@ def main() -> None:
 
     print(size_report())
     handler = functools.partial(_Quiet, directory=str(WEB))
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as httpd, sync_playwright() as p:
+    with (socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as httpd,
+          sync_playwright() as p):
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                    headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/index.html")
         page.wait_for_function("window.playground !== undefined")
@@ -89,15 +92,17 @@ def main() -> None:
             ("five models, 1 step: clicks", FIVE, 1, lambda: clicks(args.repeats)),
             ("five models, 10 steps: clicks", FIVE, 10, lambda: clicks(args.repeats)),
             ("five models: steps slider", FIVE, 5, lambda: keys("maml-steps-slider", args.repeats)),
-            ("five models, 10 steps: K slider", FIVE, 10, lambda: keys("maml-k-slider", args.repeats)),
+            ("five models, 10 steps: K slider", FIVE, 10,
+             lambda: keys("maml-k-slider", args.repeats)),
             ("ten models, 1 step: clicks", ALL, 1, lambda: clicks(args.repeats)),
             ("ten models, 10 steps: clicks", ALL, 10, lambda: clicks(args.repeats)),
         ]
-        print(f"ms from the input event, {args.repeats} inputs each (Chromium {browser.version}, headless):")
+        print(f"ms from the input event, {args.repeats} inputs each (Chromium {browser.version}, "
+              "headless):")
         for label, names, steps, run in scenarios:
             page.evaluate("names => playground.show(names)", names)
-            page.evaluate(f"playground.set({{amplitude: 4, phase: 0.5, k: 5, seed: 0, steps: {steps}, "
-                          "lr_exponent: -2})")
+            page.evaluate("playground.set({amplitude: 4, phase: 0.5, k: 5, seed: 0, steps: "
+                          f"{steps}, lr_exponent: -2}})")
             run()  # warm-up: the JIT compiles the inner loop
             page.wait_for_function("playground.idle()")
             page.evaluate("playground.timings.length = 0")
@@ -106,7 +111,8 @@ def main() -> None:
             page.wait_for_timeout(50)
             timings = [t for t in page.evaluate("playground.timings") if t["kind"] != "clear"]
             line = f"  {label:34s} redraw {stats([t['handler_ms'] for t in timings])}"
-            line += f" | frame {stats([t['frame_ms'] for t in timings if t['frame_ms'] is not None])}"
+            line += (" | frame "
+                     f"{stats([t['frame_ms'] for t in timings if t['frame_ms'] is not None])}")
             done = [t["complete_ms"] for t in timings if t.get("complete_ms") is not None]
             if len(names) > 5 and done:
                 line += f" | complete {stats(done)}"
