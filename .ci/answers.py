@@ -1,13 +1,14 @@
 """The exercises' solutions, put into their notebooks, and what their checks must print.
 
-Each notebook's answer cells carry the tag `exercise-N` and its checking cells `check-N`; solutions/<notebook>.md
-holds each answer as the fenced block after `<!-- exercise-N -->`. `answered(path)` is the notebook with every
-answer cell replaced by its solution; `check_failures(executed)` lists every check of an executed answered notebook
-that did not print "correct" (or printed a phrase a check prints for a wrong or missing answer, or raised).
+Each notebook's answer cells carry the tag `exercise-N` and its checking cells `check-N`;
+solutions/<notebook>.md holds each answer as the fenced block after `<!-- exercise-N -->`.
+`answered(path)` is the notebook with every answer cell replaced by its solution;
+`check_failures(executed)` lists every check of an executed answered notebook that did not print
+"correct" (or printed a phrase a check prints for a wrong or missing answer, or raised).
 
-Used by tests/test_solutions.py (every exercise has a solution and a check) and by the Colab emulation in
-.ci/services-check, which runs the answered notebooks: one execution shows both that the course runs under Colab's
-versions and that every solution passes its notebook's own check.
+Used by tests/test_solutions.py (every exercise has a solution and a check) and by the Colab
+emulation in .ci/services-check, which runs the answered notebooks: one execution shows both that
+the course runs under Colab's versions and that every solution passes its notebook's own check.
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ def answered(notebook: Path, root: Path = ROOT) -> nbformat.NotebookNode:
 
 
 def check_failures(executed: nbformat.NotebookNode, name: str) -> list[str]:
-    """Every `check-N` cell of an executed answered notebook that raised or did not print "correct"."""
+    """Every `check-N` cell of an executed answered notebook that raised or did not
+    print "correct"."""
     problems = []
     for cell in executed.cells:
         for tag in (t for t in tags(cell) if t.startswith("check-")):
-            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+            text = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                           if o.get("output_type") == "stream")
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             if errors:
                 problems.append(f"{name} {tag}: {errors[0]['ename']}: {errors[0]['evalue']}")

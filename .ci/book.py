@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Build the course website: the executed notebooks, the lecture kit and the solutions as a Jupyter Book.
+"""Build the course website: the executed notebooks, the lecture kit and the solutions as a
+Jupyter Book.
 
     python .ci/book.py [--out artifacts/book]      (`make book`)
 
-The pages are copied with their relative layout into build/book (so README's and the notebooks' links keep working)
-beside book/_config.yml, book/_toc.yml and book's own pages (book/*.md), with the figure pack (.ci/figures.py) as
-docs/figures/; notebooks are not re-executed. Every file the
-table of contents names must exist, and the build fails on a missing page. Prints the build time and where index.html
-is.
+The pages are copied with their relative layout into build/book (so README's and the notebooks'
+links keep working) beside book/_config.yml, book/_toc.yml and book's own pages (book/*.md), with
+the figure pack (.ci/figures.py) as docs/figures/; notebooks are not re-executed. Every file the
+table of contents names must exist, and the build fails on a missing page. Prints the build time and
+where index.html is.
 
-The site works offline (a lecture hall's network): MathJax 3 is vendored from the npm registry into mathjax/ beside
-the pages (book/_config.yml points Sphinx at it), and the static playground (web/playground) is copied to
-playground/, where the notebooks' playground widgets, which would need a kernel and a widget manager from a CDN,
-show it instead (the book's copy of the notebooks only; see .ci/slides.py's static_output).
+The site works offline (a lecture hall's network): MathJax 3 is vendored from the npm registry into
+mathjax/ beside the pages (book/_config.yml points Sphinx at it), and the static playground
+(web/playground) is copied to playground/, where the notebooks' playground widgets, which would need
+a kernel and a widget manager from a CDN, show it instead (the book's copy of the notebooks only;
+see .ci/slides.py's static_output).
 tests/browser/test_slides.py checks it.
 """
 
@@ -42,25 +44,33 @@ def main() -> None:
     if src.exists():
         shutil.rmtree(src)
     src.mkdir(parents=True)
-    shutil.copytree(ROOT / "book", src, dirs_exist_ok=True)  # config, table of contents, pages, _static/*.css
+    # config, table of contents, pages, _static/*.css
+    shutil.copytree(ROOT / "book", src, dirs_exist_ok=True)
     for page in PAGES:
         if (ROOT / page).is_dir():
-            shutil.copytree(ROOT / page, src / page, ignore=shutil.ignore_patterns("*.cfg", ".ipynb_checkpoints"))
+            shutil.copytree(ROOT / page, src / page,
+                            ignore=shutil.ignore_patterns("*.cfg", ".ipynb_checkpoints"))
         else:
             shutil.copy(ROOT / page, src / page)
+    # the figure pack page
     subprocess.run([sys.executable, str(ROOT / ".ci" / "figures.py"), "--require-tags", "--out",
-                    str(src / "docs" / "figures"), "--site-root", str(src)], check=True)  # the figure pack page
-    for nb in (src / "notebooks").glob("*.ipynb"):  # the playground widgets as the static playground
-        data = without_widgets(json.loads(nb.read_text(encoding="utf-8")), "../playground/index.html")
+                    str(src / "docs" / "figures"), "--site-root", str(src)], check=True)
+    # the playground widgets as the static playground
+    for nb in (src / "notebooks").glob("*.ipynb"):
+        data = without_widgets(json.loads(nb.read_text(encoding="utf-8")),
+                               "../playground/index.html")
         nb.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    # MathJax lives beside the pages, not in _static (Jupyter Book would load every .js file there on every page)
+    # MathJax lives beside the pages, not in _static (Jupyter Book would load every .js file there
+    # on every page)
     mathjax = ROOT / "build" / "vendor" / "book-mathjax"
     if not npm_package(MATHJAX3, mathjax, MATHJAX3_KEEP):
         print("the book's maths will need a network (MathJax from a CDN)")
-        (src / "_config.yml").write_text((src / "_config.yml").read_text().replace("mathjax_path:", "#mathjax_path:"))
+        (src / "_config.yml").write_text((src / "_config.yml").read_text()
+                                         .replace("mathjax_path:", "#mathjax_path:"))
     start = time.perf_counter()
     jb = Path(sys.executable).with_name("jupyter-book")
-    subprocess.run([str(jb), "build", str(src), "--path-output", str(args.out.parent / "book-build"), "--quiet"],
+    subprocess.run([str(jb), "build", str(src), "--path-output",
+                    str(args.out.parent / "book-build"), "--quiet"],
                    check=True)
     html = args.out.parent / "book-build" / "_build" / "html"
     if args.out.exists():
@@ -69,8 +79,9 @@ def main() -> None:
     shutil.copytree(ROOT / "web" / "playground", args.out / "playground")
     if mathjax.exists():
         shutil.copytree(mathjax, args.out / "mathjax")
-    missing = [p for p in ("index.html", "notebooks/02_maml.html", "solutions/02_maml.html", "docs/lecture_guide.html",
-                           "docs/figures/index.html", "playground.html", "playground/index.html")
+    missing = [p for p in ("index.html", "notebooks/02_maml.html", "solutions/02_maml.html",
+                           "docs/lecture_guide.html", "docs/figures/index.html", "playground.html",
+                           "playground/index.html")
                if not (args.out / p).exists()]
     if missing:
         sys.exit(f"the book is missing pages: {missing}")

@@ -1,10 +1,12 @@
 """pytest plugin: per notebook (nbval), wall time and the kernel's peak resident memory (VmHWM).
 
-    NOTEBOOK_PEAK_JSON=out.json [NOTEBOOK_PEAK_MAX_MB=1024] pytest --nbval -p notebook_peak notebooks/
+    NOTEBOOK_PEAK_JSON=out.json [NOTEBOOK_PEAK_MAX_MB=1024] \
+        pytest --nbval -p notebook_peak notebooks/
 
-writes [{"notebook", "seconds", "peak_mb"}] to out.json, prints the table, and with NOTEBOOK_PEAK_MAX_MB fails the
-run if a kernel peaked at or above it (Binder guarantees 1 GB), or if a notebook has no reading. Used by `make test`
-(.ci/test) and the Binder emulation (.ci/services-check), so each checks memory in the run that executes the course.
+writes [{"notebook", "seconds", "peak_mb"}] to out.json, prints the table, and with
+NOTEBOOK_PEAK_MAX_MB fails the run if a kernel peaked at or above it (Binder guarantees 1 GB), or if
+a notebook has no reading. Used by `make test` (.ci/test) and the Binder emulation
+(.ci/services-check), so each checks memory in the run that executes the course.
 """
 import json
 import os
@@ -46,7 +48,8 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 def pytest_sessionfinish(session):
-    rows = [{"notebook": k, "seconds": round(v["seconds"], 1), "peak_mb": round(v["peak_kb"] / 1024, 1)}
+    rows = [{"notebook": k, "seconds": round(v["seconds"], 1),
+             "peak_mb": round(v["peak_kb"] / 1024, 1)}
             for k, v in sorted(_stats.items())]
     Path(os.environ["NOTEBOOK_PEAK_JSON"]).write_text(json.dumps(rows, indent=1) + "\n")
     print(f"\n{'notebook':<44} {'seconds':>7} {'peak MB':>8}")

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Stamp README's results table from the shipped model cards, so its figures can only be what the cards say.
+"""Stamp README's results table from the shipped model cards, so its figures can only be what the
+cards say.
 
-The table sits between `<!-- results:start -->` and `<!-- results:end -->`: one row per checkpoint and K, MSE +- 95%
-CI after 0, 1, 5 and 10 inner steps on the card's 1000 tasks (or the number of diverged tasks), the training time,
-and the runaway check on fresh tasks. A checkpoint added under maml_lite/checkpoints/ gets its rows by running this
-script; nothing is hand-listed. Its label comes from maml_lite.plots.LABELS (the method's name otherwise).
+The table sits between `<!-- results:start -->` and `<!-- results:end -->`: one row per checkpoint
+and K, MSE +- 95% CI after 0, 1, 5 and 10 inner steps on the card's 1000 tasks (or the number of
+diverged tasks), the training time, and the runaway check on fresh tasks. A checkpoint added under
+maml_lite/checkpoints/ gets its rows by running this script; nothing is hand-listed. Its label comes
+from maml_lite.plots.LABELS (the method's name otherwise).
 
     python .ci/results_table.py            # stamp README.md
     python .ci/results_table.py --check    # exit 1 if README's table is not what the cards say
@@ -21,7 +23,8 @@ from maml_lite.plots import LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ["maml", "maml_plus", "fomaml", "reptile", "pretrain", "metasgd", "meta_learner", "lstm_opt", "anil", "cavia"]
+ORDER = ["maml", "maml_plus", "fomaml", "reptile", "pretrain", "metasgd", "meta_learner",
+         "lstm_opt", "anil", "cavia"]
 
 
 def cell(table: dict, step: int) -> str:
@@ -42,7 +45,8 @@ def fresh(card: dict, k: int) -> str:
 
 def table() -> str:
     names = [n for n in ORDER if n in ml.PRETRAINED] + [n for n in ml.PRETRAINED if n not in ORDER]
-    rows = ["| checkpoint | K | 0 steps | 1 step | 5 steps | 10 steps | fresh tasks after 10 steps | training time |",
+    rows = ["| checkpoint | K | 0 steps | 1 step | 5 steps | 10 steps | fresh tasks after 10 steps "
+            "| training time |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in names:
         card = ml.model_card(name)
@@ -73,8 +77,8 @@ def main() -> int:
     new = stamped(text)
     if args.check:
         if new != text:
-            print("README.md's results table is not what the model cards say: run `python .ci/results_table.py`",
-                  file=sys.stderr)
+            print("README.md's results table is not what the model cards say: "
+                  "run `python .ci/results_table.py`", file=sys.stderr)
             return 1
         print("README.md's results table: up to date")
         return 0
