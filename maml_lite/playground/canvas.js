@@ -1,11 +1,12 @@
 // The playground's plot (ClickCanvas in maml_lite/playground/view.py), drawn on an HTML canvas from
-// the `plot` trait: axes, each model's curve, the true curve (dashed), the support points, a legend.
-// A click anywhere on the canvas goes back to Python as {event: "click", x, y} in data coordinates.
-// A plain ES module with no imports: it runs wherever anywidget does (JupyterLab, Notebook, Colab,
-// VS Code, Voila), offline too.
+// the `plot` trait: axes, each model's curve, the true curve (dashed), the support points, a
+// legend. A click anywhere on the canvas goes back to Python as {event: "click", x, y} in data
+// coordinates. A plain ES module with no imports: it runs wherever anywidget does (JupyterLab,
+// Notebook, Colab, VS Code, Voila), offline too.
 
 const WIDTH = 680, HEIGHT = 330; // CSS pixels
-const BOX = { left: 52, right: 494, top: 30, bottom: 286 }; // the axes; the legend is to their right
+// the axes; the legend is to their right
+const BOX = { left: 52, right: 494, top: 30, bottom: 286 };
 const FONT = "12px system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif";
 
 function ticks(lo, hi, count) {
