@@ -316,13 +316,19 @@ def static_output(nb: dict, output: dict, playground: str) -> dict:
     return {"output_type": "display_data", "metadata": {}, "data": {"text/html": html}}
 
 
+# A title cell's Colab / Binder badges (images from those sites): left out of pages for offline use
+BADGES = r"<!-- badges:start -->[^\n]*?<!-- badges:end -->|^[^\n]*<!-- badges -->[^\n]*$"
+
+
 def without_widgets(nb: dict, playground: str) -> dict:
-    """A copy of `nb` for a page with no kernel (static_output on every output), loading no
-    widget manager."""
+    """A copy of `nb` for a page with no kernel and no network: static_output on every output, no
+    widget manager, and no badges (the book has its own launch buttons)."""
     nb = copy.deepcopy(nb)
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"] = [static_output(nb, o, playground) for o in cell.get("outputs", [])]
+        else:
+            cell["source"] = re.sub(BADGES, "", _source(cell), flags=re.M)
     nb["metadata"].pop("widgets", None)
     return nb
 
@@ -348,9 +354,7 @@ def deck_notebook(nb: dict) -> dict:
         cell["metadata"].pop("slideshow", None)
         if cell["cell_type"] == "markdown":
             # the title cell's Colab / Binder badges are for readers, not for a projected slide
-            text = re.sub(r"<!-- badges:start -->[^\n]*?<!-- badges:end -->"
-                          r"|^[^\n]*<!-- badges -->[^\n]*$", "",
-                          _source(cell), flags=re.M)
+            text = re.sub(BADGES, "", _source(cell), flags=re.M)
             for block in _blocks(text):
                 level = heading_level(block)
                 units.append((_markdown_cell(block), markdown_px(block),
