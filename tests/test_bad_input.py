@@ -201,8 +201,8 @@ def test_adapt_works_inside_no_grad():
     assert all(torch.isfinite(p).all() for p in adapted.values())
 
 
-class BlowsUpAt(ml.MAML):
-    """MAML whose loss becomes NaN at one iteration: a divergence at a known moment."""
+class AtIteration(ml.MAML):
+    """MAML that knows which training iteration it is in (it counts its calls): to fault at one."""
 
     def __init__(self, iteration: int) -> None:
         super().__init__()
@@ -211,10 +211,19 @@ class BlowsUpAt(ml.MAML):
     def config(self) -> dict:
         return {}
 
-    def forward(self, model, batch):
+    def now(self) -> bool:
+        """Count this call; True at the iteration to fault at."""
         self.calls += 1
+        return self.calls == self.at
+
+
+class BlowsUpAt(AtIteration):
+    """MAML whose loss becomes NaN at one iteration: a divergence at a known moment."""
+
+    def forward(self, model, batch):
+        now = self.now()
         loss = super().forward(model, batch)
-        return loss * math.nan if self.calls == self.at else loss
+        return loss * math.nan if now else loss
 
 
 def test_a_divergence_keeps_the_history_so_far():
@@ -357,23 +366,17 @@ class NonFiniteGradient(torch.autograd.Function):
         return grad * math.inf
 
 
-class OwnParameterBlowsUpAt(ml.MAML):
+class OwnParameterBlowsUpAt(AtIteration):
     """MAML with a parameter of its own whose gradient becomes NaN at one iteration (the model's
     stay finite)."""
 
     def __init__(self, iteration: int) -> None:
-        super().__init__()
+        super().__init__(iteration)
         self.scale = torch.nn.Parameter(torch.ones(3))
-        self.at, self.calls = iteration, 0
-
-    def config(self) -> dict:
-        return {}
 
     def forward(self, model, batch):
-        self.calls += 1
-        loss = super().forward(model, batch)
-        scale = NonFiniteGradient.apply(self.scale) if self.calls == self.at else self.scale
-        return loss + 0.0 * scale.sum()
+        scale = NonFiniteGradient.apply(self.scale) if self.now() else self.scale
+        return super().forward(model, batch) + 0.0 * scale.sum()
 
 
 def test_divergence_in_the_methods_own_parameters_is_caught_at_once():

@@ -86,3 +86,20 @@ def open_and_run_all(page, url: str, timeout_errors) -> None:
     page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
     page.wait_for_function(ALL_CELLS_RAN_JS, timeout=240000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60000)
+
+
+def offline_page(context, base: str, viewport: dict | None = None):
+    """A page whose requests that leave `base` are refused, as with no network: (page, outside,
+    errors), the lists filling with the refused URLs and the page's uncaught errors."""
+    page = context.new_page(**({"viewport": viewport} if viewport else {}))
+    outside, errors = [], []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def route(r):
+        if r.request.url.startswith(base):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+    page.route("**/*", route)
+    return page, outside, errors

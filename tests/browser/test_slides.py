@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import CHROMIUM, CHROMIUM_ARGS, offline_page
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -84,17 +84,7 @@ def serve(folder: Path):
 
 def measure(browser, base: str, deck: str, screenshot: Path | None = None) -> list[dict]:
     """Every slide of `deck` at 1280x720, offline; the deck's scripts must load from the server."""
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
-    outside, errors = [], []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-
-    def route(r):
-        if r.request.url.startswith(base):
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-    page.route("**/*", route)
+    page, outside, errors = offline_page(browser, base, {"width": 1280, "height": 720})
     try:
         page.goto(f"{base}/{deck}")
         page.wait_for_selector(".reveal.ready", timeout=30000)
@@ -218,17 +208,7 @@ def test_the_book_renders_maths_and_the_playground_offline(book):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                     headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        outside, errors = [], []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-
-        def route(r):
-            if r.request.url.startswith(book):
-                r.continue_()
-            else:
-                outside.append(r.request.url)
-                r.abort()
-        page.route("**/*", route)
+        page, outside, errors = offline_page(browser, book, {"width": 1280, "height": 720})
         try:
             for name in ("02_maml", "05_unrolling"):
                 page.goto(f"{book}/notebooks/{name}.html")

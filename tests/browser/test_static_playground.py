@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import CHROMIUM, CHROMIUM_ARGS, offline_page
 
 from maml_lite.playground import export as export_web
 
@@ -78,19 +78,9 @@ def browser():
 def page(browser, site):
     """The page at 1280x720; any request that leaves the local server fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 720})
-    pg = context.new_page()
-    errors, outside = [], []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg, outside, errors = offline_page(context, site)
     pg.on("console", lambda m: errors.append(m.text)
           if m.type == "error" and "favicon" not in m.text else None)
-
-    def route(r):
-        if r.request.url.startswith(site):
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-    pg.route("**/*", route)
     pg.goto(f"{site}/index.html")
     pg.wait_for_function("window.playground !== undefined && "
                          "document.querySelector('.maml-mse-maml').textContent")
