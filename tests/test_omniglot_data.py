@@ -1,4 +1,5 @@
-"""The shipped Omniglot subset (maml_lite/data/omniglot28.npz): its contents, its split, and that the build script
+"""The shipped Omniglot subset (maml_lite/data/omniglot28.npz): its contents, its split, and that
+the build script
 rebuilds it byte for byte from Lake's zips when they are at ../shared/data/omniglot."""
 
 import hashlib
@@ -24,9 +25,16 @@ def data():
 def test_the_file_is_small_and_holds_the_documented_arrays(data):
     assert NPZ.stat().st_size < 1_000_000
     n, c, a = 4840, 242, 8
-    expected = {"images": ((n, 28, 28), np.uint8), "character": ((n,), np.int16), "alphabet": ((n,), np.int8),
-                "drawer": ((n,), np.int8), "character_alphabet": ((c,), np.int8), "character_name": ((c,), None),
-                "alphabet_name": ((a,), None), "alphabet_split": ((a,), None)}
+    expected = {
+        "images": ((n, 28, 28), np.uint8),
+        "character": ((n,), np.int16),
+        "alphabet": ((n,), np.int8),
+        "drawer": ((n,), np.int8),
+        "character_alphabet": ((c,), np.int8),
+        "character_name": ((c,), None),
+        "alphabet_name": ((a,), None),
+        "alphabet_split": ((a,), None),
+    }
     assert set(data) == set(expected)
     for name, (shape, dtype) in expected.items():
         assert data[name].shape == shape, name
@@ -53,9 +61,12 @@ def test_every_character_has_20_drawings_by_different_drawers(data):
 
 
 def test_no_character_twice(data):
-    """Greek and Latin are in both zips: each character is kept once, and no two images are pixel-identical."""
-    names = {(str(data["alphabet_name"][a]), str(n)) for a, n in zip(data["character_alphabet"],
-                                                                        data["character_name"])}
+    """Greek and Latin are in both zips: each character is kept once, and no two images are pixel-
+    identical."""
+    names = {
+        (str(data["alphabet_name"][a]), str(n))
+        for a, n in zip(data["character_alphabet"], data["character_name"])
+    }
     assert len(names) == 242
     digests = {hashlib.sha256(im.tobytes()).digest() for im in data["images"]}
     assert len(digests) == len(data["images"])
@@ -71,23 +82,34 @@ def test_splits_are_alphabet_disjoint_and_cover_every_alphabet(data):
     test_chars, val_chars = (per_char == "test").sum(), (per_char == "val").sum()
     assert test_chars >= 20, "the test alphabets must allow 20-way episodes"
     assert (per_char == "train").sum() > test_chars + val_chars
-    assert split["Greek"] == split["Latin"], "Greek and Latin share look-alike letters: keep them in one split"
+    assert split["Greek"] == split["Latin"], (
+        "Greek and Latin share look-alike letters: keep them in one split"
+    )
 
 
 def test_box_filter_is_an_exact_area_average():
     w = build_omniglot.box_matrix()
     assert w.shape == (28, 105) and (w.sum(1) == 15).all() and (w.sum(0) == 4).all()
     ink = np.zeros((1, 105, 105), dtype=bool)
-    ink[0, :4, :4] = True  # pixels 0..3 of rows and columns: output (0, 0) covers 3.75 x 3.75 of them
+    ink[0, :4, :4] = (
+        True  # pixels 0..3 of rows and columns: output (0, 0) covers 3.75 x 3.75 of them
+    )
     out = build_omniglot.downsample(ink)
-    area = 3.75 ** 2  # output (0, 1) sees a quarter-pixel column of ink, 3.75 high; (1, 1) a quarter by a quarter
-    assert (out[0, 0, 0], out[0, 0, 1], out[0, 1, 0], out[0, 1, 1]) == (255, round(255 * 0.25 * 3.75 / area),
-                                                                        round(255 * 0.25 * 3.75 / area),
-                                                                        round(255 * 0.25 * 0.25 / area))
+    area = (
+        3.75**2
+    )  # output (0, 1) sees a quarter-pixel column of ink, 3.75 high; (1, 1) a quarter by a quarter
+    assert (out[0, 0, 0], out[0, 0, 1], out[0, 1, 0], out[0, 1, 1]) == (
+        255,
+        round(255 * 0.25 * 3.75 / area),
+        round(255 * 0.25 * 3.75 / area),
+        round(255 * 0.25 * 0.25 / area),
+    )
     assert out[0, 2:].sum() == 0 and out[0, :, 2:].sum() == 0
 
 
-@pytest.mark.skipif(not SRC.is_dir(), reason=f"Lake's zips are not at {SRC} (only on the build machine)")
+@pytest.mark.skipif(
+    not SRC.is_dir(), reason=f"Lake's zips are not at {SRC} (only on the build machine)"
+)
 def test_the_script_rebuilds_the_shipped_file_byte_for_byte(tmp_path):
     out = tmp_path / "omniglot28.npz"
     assert build_omniglot.main(["--src", str(SRC), "--out", str(out)]) == 0
