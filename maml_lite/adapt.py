@@ -94,7 +94,7 @@ def start_params(model: nn.Module, x_support: Tensor,
     batch (a view with a leading task dimension, no copy)."""
     own = dict(model.named_parameters())
     params = own if params is None else dict(params)
-    if x_support.dim() == 3:
+    if x_support.dim() == getattr(model, "point_dims", 1) + 2:  # (meta_batch, k, *point)
         params = {n: p.expand(x_support.shape[0], *p.shape) if p.shape == own[n].shape else p
                   for n, p in params.items()}
     return params

@@ -22,6 +22,7 @@ from torch import nn
 from ..checkpoints import FIX, read_checkpoint
 from ..method import FOMAML, MAML, Method, Pretrain
 from ..model import MLP
+from ..omniglot import ConvNet
 
 CHECKPOINTS = Path(str(files("maml_lite") / "checkpoints"))
 # the shipped checkpoints, by file name
@@ -44,7 +45,7 @@ def methods() -> dict[str, type[Method]]:
 
 def networks() -> dict[str, type[nn.Module]]:
     """Every network a checkpoint may hold, by its `kind`."""
-    return {MLP.kind: MLP}
+    return {MLP.kind: MLP, ConvNet.kind: ConvNet}
 
 
 def build_method(name: str, config: dict, model: nn.Module) -> Method:
