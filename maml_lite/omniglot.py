@@ -11,7 +11,8 @@ same `meta_train` and the same `evaluate`:
 An episode draws n_way characters, labels them 0..n_way-1 in random order, and gives k_shot
 drawings of each to adapt on (support) and k_query other drawings to score on (query): the score is
 the fraction of query drawings classified right. Batch norm uses each call's own batch statistics,
-per task (no running statistics), as in the paper's code. Taught in notebooks/08_few_shot_characters.
+per task (no running statistics), as in the paper's code. Taught in
+notebooks/08_few_shot_characters.ipynb.
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ class OmniglotTasks:
             images = images.flatten(0, 1)
         self.images = images.contiguous()  # (n_classes, 20, 28, 28) uint8
         self.characters = torch.from_numpy(chars)
+        # the alphabet each class belongs to, in class order
+        owner = [str(a) for a in names[data["character_alphabet"][chars]]]
+        self.class_alphabet = [a for a in owner for _ in range(4 if self.rotations else 1)]
         self.n_way = check_int("n_way", n_way, 2, self.n_classes)
 
     @property

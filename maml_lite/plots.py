@@ -27,13 +27,16 @@ COLORS = {
     "lstm_opt": "#8C564B",  # brown: Andrychowicz et al.'s LSTM optimiser from MAML's start
     "anil": "#44AA99",      # teal: MAML adapting its head only
     "cavia": "#882255",     # wine: CAVIA, adapting 2 context parameters
+    "protonet": "#EE3377",  # magenta: prototypical networks (notebook 08)
+    # the few-shot pretrained baseline: the pretrained colour, as the same idea
+    "finetune": "#D55E00",
     "truth": "#000000",
 }
 LABELS = {
     "maml": "MAML", "maml_plus": "MAML, tuned", "fomaml": "first-order MAML", "reptile": "Reptile",
     "pretrain": "pretrained, fine-tuned", "scratch": "random init", "metasgd": "Meta-SGD",
     "truth": "true function", "meta_learner": "meta-learner (R&L)", "lstm_opt": "LSTM optimiser",
-    "anil": "ANIL", "cavia": "CAVIA",
+    "anil": "ANIL", "cavia": "CAVIA", "protonet": "ProtoNet", "finetune": "pretrained, head refit",
 }
 
 # Finn et al. 2017, Appendix C, Table 2: 5-shot MSE after 1 / 5 / 10 gradient steps.

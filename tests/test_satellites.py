@@ -22,8 +22,9 @@ from maml_lite.methods.maml_plus import (
 from maml_lite.methods.metasgd import MetaSGD
 
 CORE = ["tasks", "model", "adapt", "method", "train", "evaluate", "checkpoints", "plots", "checks"]
-# the methods, the live playground, the command line, the checks
-WINGS = ["methods", "playground", "cli", "exercises"]
+# the methods, the live playground, the command line, the checks, and few-shot characters (the task
+# family, its conv net and its data)
+WINGS = ["methods", "playground", "cli", "exercises", "omniglot", "data"]
 
 
 def test_the_folder_tree_shows_core_methods_playground_and_cli():

@@ -25,8 +25,10 @@ from ..model import MLP
 from ..omniglot import ConvNet
 
 CHECKPOINTS = Path(str(files("maml_lite") / "checkpoints"))
-# the shipped checkpoints, by file name
+# the shipped checkpoints, by file name: the sine course's, and the character classifiers' (notebook
+# 08) as "omniglot/NAME"
 PRETRAINED = tuple(sorted(p.stem for p in CHECKPOINTS.glob("*.pt")))
+FEW_SHOT = tuple(sorted(f"omniglot/{p.stem}" for p in (CHECKPOINTS / "omniglot").glob("*.pt")))
 
 
 @functools.cache
@@ -68,9 +70,9 @@ def shipped(name: str, suffix: str = ".pt") -> Path:
     if not isinstance(name, str):
         raise TypeError(f"checkpoint name must be a string, one of {', '.join(PRETRAINED)}; got "
                         f"{type(name).__name__}")
-    if name not in PRETRAINED:
+    if name not in PRETRAINED + FEW_SHOT:
         raise ValueError(f"unknown checkpoint {name!r}; the shipped ones are: "
-                         f"{', '.join(PRETRAINED)}")
+                         f"{', '.join(PRETRAINED + FEW_SHOT)}")
     return CHECKPOINTS / f"{name}{suffix}"
 
 
