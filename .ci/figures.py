@@ -102,16 +102,16 @@ FIGURES = [
            "45-minute follow-up, 33-40 min"),
     Figure("characters-table1", "Few-shot characters against the paper's Table 1",
            "08_few_shot_characters", "4. The shipped checkpoints against the paper's Table 1",
-           "The shipped MAML, first-order MAML, prototypical network and pretrained classifier with a "
-           "refit head on 1,000 test episodes of alphabets never seen in training (95% CI), beside "
-           "the paper's MAML. A CPU-sized subset: the ordering of the methods transfers, the level "
-           "does not.",
+           "The shipped MAML, first-order MAML, prototypical network and pretrained classifier "
+           "with a refit head on 1,000 test episodes of alphabets never seen in training (95% "
+           "CI), beside the paper's MAML. A CPU-sized subset: the ordering of the methods "
+           "transfers, the level does not.",
            'ax.set_title("Shipped checkpoints on unseen alphabets', "optional: notebook 08"),
     Figure("map-of-meta-learning", "A map of meta-learning",
            "08_few_shot_characters", "6. A map of meta-learning",
-           "Every method of the course placed by what it meta-learns across tasks and what it adapts "
-           "to a new task: optimisation-based (a start, step sizes, an update rule), metric-based "
-           "(an embedding) and the pretrained baseline.",
+           "Every method of the course placed by what it meta-learns across tasks and what it "
+           "adapts to a new task: optimisation-based (a start, step sizes, an update rule), "
+           "metric-based (an embedding) and the pretrained baseline.",
            'ax.set_title("A map of meta-learning', "optional: notebook 08"),
 ]
 

@@ -10,7 +10,7 @@ import torch
 import maml_lite as ml
 from maml_lite.checkpoints import card_file_matches, read_checkpoint
 from maml_lite.cli import RECIPES, apply_override, main, read_recipe
-from maml_lite.methods import PRETRAINED, methods
+from maml_lite.methods import FEW_SHOT, PRETRAINED, methods
 from maml_lite.methods.maml_plus import MAMLPlus
 
 QUICK = ["--set", "training.iterations=20", "--set", "card.eval_tasks=10", "--set",
@@ -39,10 +39,13 @@ def test_cli_writes_checkpoint_and_card(tmp_path, capsys):
 def test_every_recipe_names_a_method_and_every_method_has_a_recipe_and_a_checkpoint():
     recipes = {p.stem: read_recipe(p.stem) for p in RECIPES.glob("*.toml")}
     assert set(recipes) == set(PRETRAINED)
-    assert {r["method"]["name"] for r in recipes.values()} == set(methods())
+    few_shot = {f"omniglot/{p.stem}": read_recipe(f"omniglot/{p.stem}")
+                for p in (RECIPES / "omniglot").glob("*.toml")}
+    assert set(few_shot) == set(FEW_SHOT)
+    assert {r["method"]["name"] for r in (*recipes.values(), *few_shot.values())} == set(methods())
 
 
-@pytest.mark.parametrize("name", PRETRAINED)
+@pytest.mark.parametrize("name", PRETRAINED + FEW_SHOT)
 def test_each_shipped_card_records_its_recipe_and_a_command_that_replays_it(name):
     """The card's recipe is the recipe file as run (after the command's --set overrides), so
     replaying the command trains exactly what the card describes; the card's method is what
@@ -101,3 +104,29 @@ def test_cli_trains_notebook_07s_methods_and_scores_each_its_own_way(tmp_path):
     fixed, _ = ml.load_checkpoint(tmp_path / "lstm_opt.pt")
     shipped, _ = ml.load_pretrained("maml")
     assert all(torch.equal(a, b) for a, b in zip(fixed.parameters(), shipped.parameters()))
+
+
+def test_cli_trains_character_classifiers_through_meta_train(tmp_path):
+    """An omniglot recipe builds the conv net and the episodes, trains through the same meta_train
+    (same weights as calling it directly) and scores its card on the test alphabets by the
+    method's own adaptation."""
+    from maml_lite.methods.protonet import ProtoNet
+    from maml_lite.omniglot import ConvNet, OmniglotTasks
+
+    out = tmp_path / "characters.pt"
+    main(["--recipe", "omniglot/protonet", "--set", "training.iterations=3", "--set",
+          "model.hidden=8", "--set", "card.eval_tasks=4", "--out", str(out)])
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert list(card["evaluation"]) == ["5-way 1-shot", "5-way 5-shot", "20-way 1-shot"]
+    torch.manual_seed(0)
+    direct = ConvNet(20, 8)
+    ml.meta_train(direct, ProtoNet(), 3, 0, meta_batch=4, k_shot=1, k_query=5, outer_lr=1e-3,
+                  schedule="cosine", progress=False, tasks=OmniglotTasks("train", 20, shift=2))
+    loaded, method = ml.load_checkpoint(out)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), direct.parameters()))
+    again = ml.evaluate(loaded.with_ways(20), 1, [0], 4, method=method,
+                        tasks=OmniglotTasks("test", 20))
+    assert card["evaluation"]["20-way 1-shot"]["mean"] == again.mean
+    with pytest.raises(SystemExit):  # the conv net's width is for character recipes only
+        main(["--recipe", "maml", "--set", "model.hidden=8", "--out", str(tmp_path / "x.pt")])
+

@@ -15,6 +15,8 @@ Taught in notebooks/08_few_shot_characters.ipynb.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -58,15 +60,17 @@ class FineTune(Method):
         return F.cross_entropy(self.classifier(features(body_of(model), x)).flatten(0, 1),
                                batch.classes.gather(1, y).flatten())
 
-    def start(self, model: nn.Module, x_support: Tensor, n_way: int | None = None) -> Head:
+    def start(self, model: nn.Module, x_support: Tensor, n_way: int = 5) -> Head:
+        """A zero head for n_way classes per task, and the support drawings' features."""
         z = embed(model, x_support)
-        n_way = x_support.shape[1] if n_way is None else n_way
         return (z.new_zeros(z.shape[0], n_way, z.shape[-1]), z.new_zeros(z.shape[0], n_way), z)
 
-    def states(self, model, x_support, y_support, steps, create_graph=False, start=None):
-        n_way = int(y_support.max()) + 1
-        return super().states(model, x_support, y_support, steps, create_graph,
-                              self.start(model, x_support, n_way) if start is None else start)
+    def states(self, model: nn.Module, x_support: Tensor, y_support: Tensor, steps: int,
+               create_graph: bool = False, start: Head | None = None) -> Iterator[Head]:
+        """As Method.states, from a zero head with as many rows as the support set has classes."""
+        if start is None:
+            start = self.start(model, x_support, int(y_support.max()) + 1)
+        return super().states(model, x_support, y_support, steps, create_graph, start)
 
     def step(self, model: nn.Module, state: Head, x_support: Tensor, y_support: Tensor,
              create_graph: bool) -> Head:
