@@ -330,6 +330,15 @@ def test_the_character_playground_redraws_and_turns_failures_into_messages():
     assert pg.classes != before
     pg.alphabet.value = pg.tasks.alphabets[1]
     assert {pg.tasks.class_alphabet[c] for c in pg.classes} == {pg.tasks.alphabets[1]}
+    # a drawing from the pad: one more query, predicted by every model, shown as bars
+    drawing = torch.zeros(28, 28)
+    drawing[5:23, 13:15] = 1
+    pg.pad.ink = drawing.flatten().tolist()
+    assert pg.messages.value == "" and all(p.shape == (11, 96, 5) for p in pg.probs.values())
+    pg.pad.ink = [0.5] * 5
+    assert "784" in pg.messages.value
+    pg.pad.ink = []
+    assert pg.drawing is None and pg.messages.value == ""
     pg.models["broken"] = (nn.Linear(2, 2), ProtoNet())  # a model the playground cannot use
     pg.drawer.value = 7
     assert "Could not update" in pg.messages.value

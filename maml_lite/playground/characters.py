@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import html
 import io
+import math
 from collections.abc import Callable
+from pathlib import Path
 
+import anywidget
 import ipywidgets as w
 import matplotlib.pyplot as plt
 import torch
+import traitlets
 from torch import nn
 
 from ..omniglot import DRAWERS, FewShotBatch, OmniglotTasks
@@ -25,6 +29,28 @@ from ..plots import COLORS, LABELS
 
 MAX_STEPS = 10
 Models = dict[str, tuple[nn.Module, nn.Module]]
+
+
+class DrawPad(anywidget.AnyWidget):
+    """A pad to draw a character on: drawpad.js sends `ink`, 28 x 28 numbers in [0, 1] row by row
+    (empty after "clear")."""
+
+    _esm = (Path(__file__).parent / "drawpad.js").read_text(encoding="utf-8")
+    ink = traitlets.List().tag(sync=True)
+
+    def __repr__(self) -> str:
+        return "DrawPad()"
+
+
+def check_drawing(ink: object) -> torch.Tensor | None:
+    """A drawing from the pad as an image (1, 28, 28), or None for an empty pad."""
+    if not isinstance(ink, (list, tuple)) or len(ink) not in (0, 28 * 28):
+        raise ValueError("a drawing is 28 x 28 = 784 ink values; clear the pad and draw again")
+    if not ink:
+        return None
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1 for v in ink):
+        raise ValueError("a drawing's ink values must be numbers between 0 and 1")
+    return torch.tensor(ink, dtype=torch.float32).view(1, 28, 28)
 
 
 def episode(tasks: OmniglotTasks, classes: list[int], support_drawer: int) -> FewShotBatch:
@@ -57,14 +83,16 @@ def probabilities(models: Models, batch: FewShotBatch, steps: int = MAX_STEPS
 
 
 def render(batch: FewShotBatch, probs: dict[str, torch.Tensor], step: int, names: list[str],
-           query: int = 0) -> bytes:
+           query: int = 0, drawing: torch.Tensor | None = None) -> bytes:
     """The picture as PNG bytes: each class's example and one other drawing, and for each model the
     probabilities it gives that drawing of each class after `step` steps, with its accuracy on all
-    the queries."""
+    the queries. With a `drawing` (1, 28, 28), the probabilities' last row is for it: a row of bar
+    charts shows them."""
     n = batch.classes.shape[1]
-    per_class = batch.x_query.shape[1] // n
-    fig = plt.figure(figsize=(9.5, 4.6), dpi=80)
-    grid = fig.add_gridspec(3, max(n, len(probs)), height_ratios=[1, 1, 2.2], hspace=0.45)
+    per_class = batch.y_query.shape[1] // n
+    rows, ratios = (4, [1, 1, 2.2, 1.6]) if drawing is not None else (3, [1, 1, 2.2])
+    fig = plt.figure(figsize=(9.5, 4.6 + 1.7 * (drawing is not None)), dpi=80)
+    grid = fig.add_gridspec(rows, max(n, len(probs) + 1), height_ratios=ratios, hspace=0.8)
     for k in range(n):
         for row, image, what in ((0, batch.x_support[0, k], "example"),
                                  (1, batch.x_query[0, k * per_class + query], "new drawing")):
@@ -74,17 +102,30 @@ def render(batch: FewShotBatch, probs: dict[str, torch.Tensor], step: int, names
             ax.set_xticks([])
             ax.set_yticks([])
     shown = torch.arange(n) * per_class + query
+    n_query = batch.y_query.shape[1]
     for i, (name, p) in enumerate(probs.items()):
         ax = fig.add_subplot(grid[2, i])
-        accuracy = (p[step].argmax(-1) == batch.y_query[0]).float().mean()
+        accuracy = (p[step, :n_query].argmax(-1) == batch.y_query[0]).float().mean()
         ax.imshow(p[step][shown].numpy(), vmin=0, vmax=1, cmap="Blues")
-        ax.set_title(f"{LABELS.get(name, name)}\n{100 * accuracy:.0f}% of {p.shape[1]} right",
+        ax.set_title(f"{LABELS.get(name, name)}\n{100 * accuracy:.0f}% of {n_query} right",
                      fontsize=8, color=COLORS.get(name, "black"))
         ax.set_xlabel("predicted class", fontsize=8)
         ax.set_ylabel("true class" if i == 0 else "", fontsize=8)
         ax.set_xticks(range(n))
         ax.set_yticks(range(n))
         ax.tick_params(labelsize=7)
+    if drawing is not None:
+        ax = fig.add_subplot(grid[3, 0])
+        ax.imshow(drawing[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title("your drawing", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for i, (name, p) in enumerate(probs.items()):
+            ax = fig.add_subplot(grid[3, i + 1])
+            ax.bar(range(n), p[step, -1].numpy(), color=COLORS.get(name, "black"))
+            ax.set(ylim=(0, 1), xticks=range(n))
+            ax.set_title(f"{LABELS.get(name, name)}: class {int(p[step, -1].argmax())}", fontsize=8)
+            ax.tick_params(labelsize=7)
     fig.suptitle(f"After {step} step{'s' * (step != 1)}: p(class | new drawing), darker = more "
                  "probable", fontsize=10)
     buffer = io.BytesIO()
@@ -109,13 +150,17 @@ class CharacterPlayground:
         self.steps = w.IntSlider(0, 0, MAX_STEPS, description="inner steps",
                                  style={"description_width": "initial"})
         self.picture = w.Image(format="png")
+        self.pad = DrawPad()
         self.messages = w.HTML()
+        self.drawing: torch.Tensor | None = None
         self.alphabet.observe(self._guarded(lambda _: self._new_characters()), "value")
         self.new.on_click(self._guarded(lambda _: self._new_characters()))
         self.drawer.observe(self._guarded(lambda _: self._adapt()), "value")
         self.steps.observe(self._guarded(lambda _: self._draw()), "value")
+        self.pad.observe(self._guarded(lambda _: self._drawn()), "ink")
+        hint = w.HTML("<i>Draw a character here: which class does each model say it is?</i>")
         self.widget = w.VBox([w.HBox([self.alphabet, self.new]), w.HBox([self.drawer, self.steps]),
-                              self.picture, self.messages])
+                              w.HBox([self.picture, w.VBox([hint, self.pad])]), self.messages])
         self._guarded(lambda _: self._new_characters())(None)
 
     def _guarded(self, action: Callable[[object], None]) -> Callable[[object], None]:
@@ -134,11 +179,20 @@ class CharacterPlayground:
         self.classes = sorted(pool[i] for i in pick.tolist())
         self._adapt()
 
+    def _drawn(self) -> None:
+        self.drawing = check_drawing(self.pad.ink)
+        self._adapt()
+
     def _adapt(self) -> None:
         self.batch = episode(self.tasks, self.classes, self.drawer.value - 1)
+        batch = self.batch
+        if self.drawing is not None:  # the drawing is one more query (scored by no accuracy)
+            x = torch.cat([batch.x_query, self.drawing.view(1, 1, 1, 28, 28)], dim=1)
+            batch = FewShotBatch(batch.x_support, batch.y_support, x, batch.y_query, batch.classes)
         with torch.no_grad():
-            self.probs = probabilities(self.models, self.batch, MAX_STEPS)
+            self.probs = probabilities(self.models, batch, MAX_STEPS)
         self._draw()
 
     def _draw(self) -> None:
-        self.picture.value = render(self.batch, self.probs, self.steps.value, list(self.models))
+        self.picture.value = render(self.batch, self.probs, self.steps.value, list(self.models),
+                                    drawing=self.drawing)
