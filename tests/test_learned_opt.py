@@ -149,3 +149,12 @@ def test_bad_input_is_refused_with_a_message(tmp_path):
     model, b = ml.make_model(), batch(meta_batch=2)
     with pytest.raises(ValueError, match="steps must be between 0 and 1000"):
         LSTMOptimizer().trajectory(model, b.x_support, b.y_support, b.x_query, 10**6)
+
+
+def test_a_learned_rule_unrolled_for_many_steps_is_refused_before_it_allocates():
+    """Its LSTM state per weight is most of its memory (about 54 GB for 1000 steps of 25 tasks):
+    refused by the estimate, in an instant, naming inner_steps."""
+    with pytest.raises(ValueError, match="inner_steps"):
+        ml.meta_train(ml.make_model(), LSTMOptimizer(inner_steps=1000), 1, progress=False)
+    ml.meta_train(ml.make_model(), LSTMOptimizer(hidden=4, inner_steps=5), 1, meta_batch=4,
+                  progress=False)  # the shipped recipes' sizes pass
