@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -185,9 +186,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, random bytes, a pickled module or code
-        first = (str(e).splitlines() or [""])[0][:160].replace("\x1b", "")
-        hint = " (a whole pickled model, e.g. torch.save(model)? save with ml.save_checkpoint)" \
-            if "Unsupported global" in str(e) else " (truncated or corrupt?)"
+        first = (re.sub(r"\x1b\[[0-9;]*m", "", str(e)).splitlines() or [""])[0][:160]
+        if "Unsupported global" in str(e):  # not torch's text: it offers to run the file's code
+            hint, first = (" (a whole pickled model, e.g. torch.save(model)? It may hold code, "
+                           "so it is not run; save with ml.save_checkpoint)", "refused")
+        else:
+            hint = " (truncated or corrupt?)"
         raise ValueError(f"{path} is not a readable maml_lite checkpoint{hint}: "
                          f"{type(e).__name__}: {first}. {FIX}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

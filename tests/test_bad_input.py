@@ -301,7 +301,9 @@ def test_a_pickled_model_is_refused_with_what_to_do_instead(tmp_path):
     torch.save(ml.make_model(), path)  # a whole module: loading it would unpickle code
     with pytest.raises(ValueError, match=r"a whole pickled model.*ml\.save_checkpoint") as info:
         load_checkpoint(path)
-    assert "\x1b" not in str(info.value)  # no terminal colour codes from torch's message
+    # no terminal colour codes, and not torch's offer to load it unsafely
+    assert "\x1b" not in str(info.value) and "[1m" not in str(info.value)
+    assert "weights_only=False" not in str(info.value) and "trust" not in str(info.value)
 
 
 @pytest.mark.parametrize("args, message", [
