@@ -283,18 +283,20 @@ def test_every_recipe_has_its_checkpoint_and_card():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_card_figures_recompute_exactly(name):
-    """The card's 5-way 1-shot figures from the weights, on the card's own test episodes (the
-    other settings cost minutes each; they come from the same code)."""
+    """The card's 5-way 1-shot figures from the weights, on the card's own 1000 test episodes, after
+    up to 3 steps (the other settings and 10 steps cost minutes more; they come from the same
+    code)."""
     model, method = ml.load_pretrained(f"omniglot/{name}")
     card = ml.model_card(f"omniglot/{name}")
     assert card == json.loads((CHECKPOINTS / "omniglot" / f"{name}.json").read_text())
     assert list(card["evaluation"]) == [f"{n}-way {k}-shot" for n, k in FEW_SHOT_CARD]
     stored = card["evaluation"]["5-way 1-shot"]
+    steps = [s for s in stored["steps"] if s <= 3] or stored["steps"]  # the fine-tuner: 0, 10, 100
     torch.set_num_threads(2)
-    result = ml.evaluate(model, 1, stored["steps"], stored["n_tasks"], method=method,
+    result = ml.evaluate(model, 1, steps, stored["n_tasks"], method=method,
                          tasks=om.OmniglotTasks("test", 5))
-    assert result.steps == stored["steps"]
-    for got, want in zip(result.mean, stored["mean"]):
+    for step, got in zip(steps, result.mean):
+        want = stored["mean"][stored["steps"].index(step)]
         assert got == pytest.approx(want, abs=1.5e-3)  # one episode in 1000 is 1e-3 of 75 queries
 
 
