@@ -291,7 +291,8 @@ def test_card_figures_recompute_exactly(name):
     assert card == json.loads((CHECKPOINTS / "omniglot" / f"{name}.json").read_text())
     assert list(card["evaluation"]) == [f"{n}-way {k}-shot" for n, k in FEW_SHOT_CARD]
     stored = card["evaluation"]["5-way 1-shot"]
-    steps = [s for s in stored["steps"] if s <= 3] or stored["steps"]  # the fine-tuner: 0, 10, 100
+    # MAML's steps each cost a backward pass through the conv net: up to 3; the others' are cheap
+    steps = [s for s in stored["steps"] if s <= 3] if "maml" in name else stored["steps"]
     torch.set_num_threads(2)
     result = ml.evaluate(model, 1, steps, stored["n_tasks"], method=method,
                          tasks=om.OmniglotTasks("test", 5))
