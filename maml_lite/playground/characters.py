@@ -161,6 +161,9 @@ class CharacterPlayground:
         hint = w.HTML("<i>Draw a character here: which class does each model say it is?</i>")
         self.widget = w.VBox([w.HBox([self.alphabet, self.new]), w.HBox([self.drawer, self.steps]),
                               w.HBox([self.picture, w.VBox([hint, self.pad])]), self.messages])
+        for widget, css in ((self.widget, "characters"), (self.picture, "characters-picture"),
+                            (self.pad, "drawpad"), (self.messages, "characters-messages")):
+            widget.add_class(f"maml-{css}")  # stable names for the browser tests
         self._guarded(lambda _: self._new_characters())(None)
 
     def _guarded(self, action: Callable[[object], None]) -> Callable[[object], None]:
