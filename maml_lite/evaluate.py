@@ -74,7 +74,7 @@ def task_errors(model: nn.Module, batch: TaskBatch, steps: Iterable[int] = range
     n_tasks, k, n_eval = x_eval.shape[0], x_support.shape[1], x_eval.shape[1]
     per_task = method.bytes_per_task(model, k + n_eval, 1) + 4 * (steps[-1] + 1) * y_eval[0].numel()
     check_memory(f"adapting one task to {k} points", per_task, "k_shot")
-    # tasks adapted at once: a quarter of the budget, as a notebook's kernel holds more than this call
+    # tasks adapted at once: a quarter of the budget (a notebook's kernel holds more than this call)
     chunk = max(1, min(method.eval_chunk, memory_limit() // (4 * per_task)))
     errors = []
     for i in range(0, n_tasks, chunk):
