@@ -33,7 +33,7 @@ from .methods import PRETRAINED, build_method, load_pretrained, methods
 from .model import make_model
 from .omniglot import ConvNet, OmniglotTasks
 from .tasks import SineTasks
-from .train import DivergenceError, meta_train
+from .train import DivergenceError, History, meta_train
 
 RECIPES = Path(str(files("maml_lite") / "recipes"))
 # meta_train's knobs
@@ -179,6 +179,20 @@ def _check_out(out: Path) -> str | None:
     return None
 
 
+def card_header(out: Path, argv: list[str], recipe: dict, method: torch.nn.Module,
+                history: History) -> dict:
+    """What every card says before its figures: what was trained, by which command (it replays
+    the recipe exactly), for how long, on how many threads and which versions."""
+    return {
+        "name": out.stem, "method": method.name, "recipe": recipe,
+        "command": shlex.join(["python", "-m", "maml_lite.cli", *argv]),
+        "training_seconds": round(history.seconds, 1), "interrupted": history.interrupted,
+        "threads": torch.get_num_threads(),
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        "final_train_loss": history.loss[-1] if history.loss else None,
+    }
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m maml_lite.cli",
                                  description=__doc__.split("\n\n")[0])
@@ -228,11 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"trained in {history.seconds:.0f} s; scoring the card on {eval_tasks} tasks per K, and "
           f"{fresh_tasks} fresh ones for runaways...")
     card = {
-        "name": args.out.stem, "method": method.name, "recipe": recipe,
-        "command": shlex.join(["python", "-m", "maml_lite.cli", *argv]),
-        "training_seconds": round(history.seconds, 1), "interrupted": history.interrupted,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__},
-        "final_train_loss": history.loss[-1] if history.loss else None,
+        **card_header(args.out, argv, recipe, method, history),
         "evaluation": {f"K={k}": asdict(evaluate(model, k, n_tasks=eval_tasks, method=method))
                        for k in CARD_KS},
         "fresh_tasks": fresh_check(model, method, fresh_tasks),
@@ -250,20 +260,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def few_shot_main(out: Path, argv: list[str], recipe: dict, model: ConvNet,
-                  method: torch.nn.Module, history, episodes: int) -> None:
+                  method: torch.nn.Module, history: History, episodes: int) -> None:
     """Score and write a character classifier's checkpoint and card (the CLI's last part)."""
     steps = recipe.get("card", {}).get("steps", [0])
     print(f"trained in {history.seconds:.0f} s; scoring the card on {episodes} test episodes per "
           "setting...")
-    card = {
-        "name": out.stem, "method": method.name, "recipe": recipe,
-        "command": shlex.join(["python", "-m", "maml_lite.cli", *argv]),
-        "training_seconds": round(history.seconds, 1), "interrupted": history.interrupted,
-        "threads": torch.get_num_threads(),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__},
-        "final_train_loss": history.loss[-1] if history.loss else None,
-        "evaluation": few_shot_card(model, method, episodes, steps),
-    }
+    card = {**card_header(out, argv, recipe, method, history),
+            "evaluation": few_shot_card(model, method, episodes, steps)}
     save_checkpoint(model, out, method, card)
     for setting, table in card["evaluation"].items():
         print(setting, f"accuracy after {steps} steps:", [round(m, 4) for m in table["mean"]],

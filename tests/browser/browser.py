@@ -28,6 +28,19 @@ ALL_CELLS_RAN_JS = ("(() => { const p = [...document.querySelectorAll("
                     "!== null; })()")
 
 
+def require_browser(*modules: str):
+    """Skip the calling test module unless Debian's Chromium, playwright and `modules` (e.g.
+    "voila") are installed; returns playwright.sync_api."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
+                    allow_module_level=True)
+    api = pytest.importorskip("playwright.sync_api",
+                              reason="playwright is not installed: `pip install playwright`")
+    for name in modules:
+        pytest.importorskip(name, reason=f"{name} is not installed: `pip install {name}`")
+    return api
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

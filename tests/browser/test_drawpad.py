@@ -7,18 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS
+from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 from maml_lite.playground.characters import check_drawing
 
 JS = Path(__file__).resolve().parents[2] / "maml_lite" / "playground" / "drawpad.js"
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed: `pip install playwright`")
+sync_api = require_browser()
 
 STAND_IN = """window.model = {data: {ink: []}, saved: 0, get(k) { return this.data[k]; },
     set(k, v) { this.data[k] = v; }, save_changes() { this.saved += 1; }};

@@ -21,17 +21,22 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, free_port, lab_command, open_and_run_all, server
+from browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    lab_command,
+    open_and_run_all,
+    require_browser,
+    server,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 OVERRIDES = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium`", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-psutil = pytest.importorskip("psutil", reason="psutil is not installed")
+sync_api = require_browser("psutil")
+import psutil  # noqa: E402 (require_browser skips the module without it)
 
 
 def kernels_mb(server_pid: int) -> tuple[int, float]:

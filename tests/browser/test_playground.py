@@ -26,7 +26,15 @@ import statistics
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, free_port, lab_command, open_and_run_all, server
+from browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    free_port,
+    lab_command,
+    open_and_run_all,
+    require_browser,
+    server,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "04_live_adaptation.ipynb"
@@ -34,12 +42,7 @@ ARTIFACTS = ROOT / "artifacts"
 # the goal; raise it on a slow runner
 LATENCY_GOAL_MS = float(os.environ.get("MAML_LATENCY_GOAL_MS", 150))
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed: `pip install playwright` (no "
-                                      "`playwright install`)")
+sync_api = require_browser()
 
 # Record every repaint of the playground's canvas (canvas.js starts each one with clearRect), with
 # a timestamp.

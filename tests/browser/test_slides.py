@@ -23,17 +23,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, offline_page
+from browser import CHROMIUM, CHROMIUM_ARGS, offline_page, require_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed: `pip install playwright`")
+sync_api = require_browser()
 
 # Every slide of the deck now shown: its indices, how far (screen pixels) its content runs past the
 # window, and its maths: TeX left as text, MathJax's output elements, and formulas MathJax took in

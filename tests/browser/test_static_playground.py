@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from browser import CHROMIUM, CHROMIUM_ARGS, offline_page
+from browser import CHROMIUM, CHROMIUM_ARGS, offline_page, require_browser
 
 from maml_lite.playground import export as export_web
 
@@ -43,11 +43,7 @@ TOLERANCE = 1e-4
 TASKS = [(4.0, 0.5, 5, False, -2, 0), (1.3, 2.8, 10, True, -1.5, 7), (0.5, 0.0, 1, False, -2, 3),
          (4.9, 3.1, 20, False, -1, 11), (2.2, 1.0, 3, True, -2.5, 5)]
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed: `pip install playwright`")
+sync_api = require_browser()
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

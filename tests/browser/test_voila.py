@@ -19,18 +19,13 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, free_port, server
+from browser import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser, server
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = {"playground": 5, "beyond_maml": 4}  # app notebook in apps/ -> the models it shows
 ARTIFACTS = ROOT / "artifacts"
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed: `pip install playwright`")
-pytest.importorskip("voila", reason="voila is not installed: `pip install voila`")
+sync_api = require_browser("voila")
 
 
 @pytest.fixture(scope="module", params=list(APPS))

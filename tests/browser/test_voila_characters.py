@@ -9,19 +9,13 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, free_port, server
+from browser import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser, server
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 PICTURE = ".maml-characters-picture"
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` to run the browser test",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed: `pip install playwright`")
-pytest.importorskip("voila", reason="voila is not installed: `pip install voila`")
+sync_api = require_browser("voila")
 
 
 def test_the_character_playground_answers_a_drawing_in_voila(tmp_path):
