@@ -12,8 +12,9 @@ where index.html is.
 
 The site works offline (a lecture hall's network): MathJax 3 is vendored from the npm registry into
 mathjax/ beside the pages (book/_config.yml points Sphinx at it), and the static playground
-(web/playground) is copied to playground/, where the notebooks' playground widgets, which would need
-a kernel and a widget manager from a CDN, show it instead (the book's copy of the notebooks only;
+(web/playground) is copied to playground/ and the static character playground (web/characters) to
+characters/, where the notebooks' playground widgets, which would need a kernel and a widget manager
+from a CDN, show them instead (the book's copy of the notebooks only;
 see .ci/slides.py's static_output).
 tests/browser/test_slides.py checks it.
 """
@@ -57,8 +58,7 @@ def main() -> None:
                     str(src / "docs" / "figures"), "--site-root", str(src)], check=True)
     # the playground widgets as the static playground
     for nb in (src / "notebooks").glob("*.ipynb"):
-        data = without_widgets(json.loads(nb.read_text(encoding="utf-8")),
-                               "../playground/index.html")
+        data = without_widgets(json.loads(nb.read_text(encoding="utf-8")), "../")
         nb.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     # MathJax lives beside the pages, not in _static (Jupyter Book would load every .js file there
     # on every page)
@@ -76,12 +76,13 @@ def main() -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     shutil.copytree(html, args.out)
-    shutil.copytree(ROOT / "web" / "playground", args.out / "playground")
+    for page in ("playground", "characters"):  # the static pages
+        shutil.copytree(ROOT / "web" / page, args.out / page)
     if mathjax.exists():
         shutil.copytree(mathjax, args.out / "mathjax")
     missing = [p for p in ("index.html", "notebooks/02_maml.html", "solutions/02_maml.html",
                            "docs/lecture_guide.html", "docs/figures/index.html", "playground.html",
-                           "playground/index.html")
+                           "playground/index.html", "characters/index.html")
                if not (args.out / p).exists()]
     if missing:
         sys.exit(f"the book is missing pages: {missing}")

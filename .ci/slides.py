@@ -28,7 +28,8 @@ rules (no notebook is tuned by hand):
 * figures are capped in height and long printouts scroll in their own box, so one block cannot
   overflow a slide;
 * notebook 04, 06 and 07's playground widget (which needs a kernel) becomes the static playground
-  (web/playground, copied beside the decks) in a frame: it runs in the deck itself;
+  (web/playground, copied beside the decks) in a frame, and notebook 08's character playground the
+  static character playground (web/characters): they run in the deck itself;
 * reveal.js, require.js, jQuery and MathJax are vendored from the npm registry into OUT/vendor
   (nothing from a CDN); reveal.js's scrolling is on as a last resort.
 
@@ -280,20 +281,26 @@ def output_px(output: dict) -> int:
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def _playground_models(nb: dict, model_id: str) -> list[str]:
-    """The models a maml_lite Playground widget shows (from the notebook's saved widget state),
-    or []."""
+def _widget_states(nb: dict, model_id: str) -> list[dict]:
+    """The saved states of a widget and all its children (from the notebook's widget state)."""
     state = (nb["metadata"].get("widgets", {})
              .get("application/vnd.jupyter.widget-state+json", {}).get("state", {}))
-    seen, todo, names = set(), [model_id], []
+    seen, todo, found = set(), [model_id], []
     while todo:
         mid = todo.pop()
         if mid in seen or mid not in state:
             continue
         seen.add(mid)
         widget = state[mid].get("state", {})
-        for child in widget.get("children", []):
-            todo.append(child.removeprefix("IPY_MODEL_"))
+        todo += [child.removeprefix("IPY_MODEL_") for child in widget.get("children", [])]
+        found.append(widget)
+    return found
+
+
+def _playground_models(nb: dict, model_id: str) -> list[str]:
+    """The models a maml_lite Playground widget shows, or []."""
+    names = []
+    for widget in _widget_states(nb, model_id):
         value = widget.get("value")
         if isinstance(value, str):
             names += [n for n in re.findall(r'class="maml-mse maml-mse-([a-z_]+)"', value)
@@ -301,17 +308,24 @@ def _playground_models(nb: dict, model_id: str) -> list[str]:
     return names
 
 
-def static_output(nb: dict, output: dict, playground: str) -> dict:
+def static_output(nb: dict, output: dict, site: str) -> dict:
     """`output` for a page with no kernel: a maml_lite Playground widget becomes the static
-    playground at the URL `playground` (web/playground/index.html copied there) in a frame, with the
-    same models; another widget a note; anything else is kept."""
+    playground (web/playground/ copied to `site`playground/) in a frame, with the same models; the
+    character playground the static character playground (web/characters/ copied to
+    `site`characters/); another widget a note; anything else is kept."""
     view = output.get("data", {}).get(WIDGET_VIEW)
     if view is None:
         return output
-    names = _playground_models(nb, view.get("model_id", ""))
-    html = ('<iframe class="static-playground" '
-            f'src="{playground}?embed=1&models={",".join(names)}" title="the playground, running '
-            'in the browser" loading="lazy"></iframe>' if names else
+    model_id = view.get("model_id", "")
+    names = _playground_models(nb, model_id)
+    characters = any("maml-characters" in w.get("_dom_classes", [])
+                     for w in _widget_states(nb, model_id))
+    frame = '<iframe class="static-playground" src="{}" title="{}, running in the browser" ' \
+            'loading="lazy"></iframe>'
+    html = (frame.format(f"{site}characters/index.html?embed=1", "the character playground")
+            if characters else
+            frame.format(f"{site}playground/index.html?embed=1&models={','.join(names)}",
+                         "the playground") if names else
             "<p><i>An interactive widget: run the notebook to use it.</i></p>")
     return {"output_type": "display_data", "metadata": {}, "data": {"text/html": html}}
 
@@ -320,13 +334,13 @@ def static_output(nb: dict, output: dict, playground: str) -> dict:
 BADGES = r"<!-- badges:start -->[^\n]*?<!-- badges:end -->|^[^\n]*<!-- badges -->[^\n]*$"
 
 
-def without_widgets(nb: dict, playground: str) -> dict:
+def without_widgets(nb: dict, site: str) -> dict:
     """A copy of `nb` for a page with no kernel and no network: static_output on every output, no
     widget manager, and no badges (the book has its own launch buttons)."""
     nb = copy.deepcopy(nb)
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
-            cell["outputs"] = [static_output(nb, o, playground) for o in cell.get("outputs", [])]
+            cell["outputs"] = [static_output(nb, o, site) for o in cell.get("outputs", [])]
         else:
             cell["source"] = re.sub(BADGES, "", _source(cell), flags=re.M)
     nb["metadata"].pop("widgets", None)
@@ -336,7 +350,7 @@ def without_widgets(nb: dict, playground: str) -> dict:
 def deck_outputs(nb: dict, cell: dict) -> list[dict]:
     """What a code cell shows on a slide: its outputs but stderr (warnings, progress bars), widgets
     made static."""
-    return [static_output(nb, o, "playground/index.html") for o in cell.get("outputs", [])
+    return [static_output(nb, o, "") for o in cell.get("outputs", [])
             if not (o["output_type"] == "stream" and o.get("name") == "stderr")]
 
 
@@ -398,8 +412,9 @@ def deck_notebook(nb: dict) -> dict:
 def build(out: Path, notebooks: list[Path]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     options = vendor(out)
-    if (ROOT / "web" / "playground").is_dir():
-        shutil.copytree(ROOT / "web" / "playground", out / "playground", dirs_exist_ok=True)
+    for page in ("playground", "characters"):  # the static pages the decks frame
+        if (ROOT / "web" / page).is_dir():
+            shutil.copytree(ROOT / "web" / page, out / page, dirs_exist_ok=True)
     work = ROOT / "build" / "slides"
     if work.exists():
         shutil.rmtree(work)

@@ -199,8 +199,8 @@ def book(tmp_path_factory):
 
 
 def test_the_book_renders_maths_and_the_playground_offline(book):
-    """The website with the network cut: maths typeset by the vendored MathJax, the playground live
-    in its pages."""
+    """The website with the network cut: maths typeset by the vendored MathJax, the playground and
+    the character playground live in their pages."""
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                     headless=True)
@@ -226,6 +226,19 @@ def test_the_book_renders_maths_and_the_playground_offline(book):
                                         f"e.textContent.startsWith('MSE')).length === {models}",
                                         timeout=30000)
             page.screenshot(path=str(ARTIFACTS / "book_offline_playground.png"))
+            # notebook 08's character playground, and the playground page's second frame: the
+            # static character playground, every model scored on the episode's 95 drawings
+            for url, index in (("notebooks/08_few_shot_characters.html", 0),
+                               ("playground.html", 1)):
+                page.goto(f"{book}/{url}")
+                frame_el = page.locator("iframe.static-playground").nth(index)
+                frame_el.scroll_into_view_if_needed()
+                assert "characters/index.html" in frame_el.get_attribute("src"), url
+                frame = frame_el.element_handle().content_frame()
+                frame.wait_for_function("[...document.querySelectorAll('.maml-accuracy')]"
+                                        ".filter(e => /of 95 right/.test(e.textContent))"
+                                        ".length === 4", timeout=60000)
+            page.screenshot(path=str(ARTIFACTS / "book_offline_characters.png"))
         finally:
             browser.close()
     # sphinx-book-theme declares THEBE_JS_URL twice on pages with launch buttons (with or without
