@@ -21,26 +21,18 @@ and the page's size (raw and gzipped, what a static host sends).
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
-import http.server
-import socketserver
 import statistics
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web" / "characters"
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, static_site  # noqa: E402
 
 READY = "characters.ready()"
 
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
 
 
 def size_report() -> str:
@@ -80,15 +72,12 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     print(size_report())
-    handler = functools.partial(_Quiet, directory=str(WEB))
-    with (socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as httpd,
-          sync_playwright() as p):
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    with static_site(WEB) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                     headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         query = f"?workers={args.workers}" if args.workers else ""
-        page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/index.html{query}")
+        page.goto(f"{base}/index.html{query}")
         page.wait_for_function(f"window.characters !== undefined && {READY}", timeout=120000)
         load = page.evaluate("characters.adapts[0]")
         print(f"Chromium {browser.version}, headless, {page.evaluate('characters.engine()')}; "

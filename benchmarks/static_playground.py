@@ -21,27 +21,19 @@ in ms, and the page's size (raw and gzipped, what a static host sends).
 from __future__ import annotations
 
 import argparse
-import functools
 import gzip
-import http.server
-import socketserver
 import statistics
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web" / "playground"
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, static_site  # noqa: E402
 
 FIVE = ["maml", "fomaml", "reptile", "pretrain", "scratch"]
 ALL = [*FIVE, "metasgd", "anil", "cavia", "lstm_opt", "meta_learner"]
 
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
 
 
 def size_report() -> str:
@@ -65,14 +57,11 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     print(size_report())
-    handler = functools.partial(_Quiet, directory=str(WEB))
-    with (socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as httpd,
-          sync_playwright() as p):
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    with static_site(WEB) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                     headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
-        page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/index.html")
+        page.goto(f"{base}/index.html")
         page.wait_for_function("window.playground !== undefined")
         box = page.locator(".maml-canvas").bounding_box()
 

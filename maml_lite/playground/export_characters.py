@@ -28,7 +28,6 @@ not what a fresh export writes (tests/test_export_characters.py).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import copy
 import functools
@@ -50,6 +49,7 @@ from ..methods.protonet import ProtoNet
 from ..omniglot import DRAWERS, FewShotBatch, OmniglotTasks, load_omniglot
 from ..plots import COLORS, LABELS
 from .characters import MAX_STEPS, check_drawing, episode, probabilities
+from .export import command_line
 
 FORMAT = "maml_lite-characters-v1"
 PREFIX = "window.MAML_LITE_CHARACTERS = "
@@ -207,41 +207,24 @@ def accuracy(probs: np.ndarray, n_way: int = N_WAY, per_class: int = DRAWERS - 1
     return (probs[:, :labels.size].argmax(-1) == labels).mean(-1)
 
 
+def same_as_fresh(tracked: str, data: dict) -> bool:
+    """Whether a tracked data.js holds `data`'s numbers, deflated by another zlib build perhaps
+    (then it says so on stderr)."""
+    try:
+        same = same_numbers(parse(tracked), data)
+    except (ValueError, KeyError, TypeError, zlib.error):
+        return False
+    if same:
+        print("the same numbers, deflated by another zlib build "
+              f"({zlib.ZLIB_RUNTIME_VERSION} here)", file=sys.stderr)
+    return same
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                    help=f"where to write (default: {DEFAULT_OUT})")
-    ap.add_argument("--check", action="store_true",
-                    help="write nothing; exit 1 if --out differs from a fresh export")
-    args = ap.parse_args(argv)
     data = payload()
-    text = render(data)
-    fix = f"run `python -m maml_lite.playground.export_characters --out {args.out}`"
-    if args.check:
-        if not args.out.is_file():
-            print(f"{args.out} does not exist: {fix}", file=sys.stderr)
-            return 1
-        tracked = args.out.read_text(encoding="utf-8")
-        if tracked != text:
-            try:
-                same = same_numbers(parse(tracked), data)
-            except (ValueError, KeyError, TypeError, zlib.error):
-                same = False
-            if not same:
-                print(f"{args.out} is not what the shipped checkpoints export: {fix} and commit it",
-                      file=sys.stderr)
-                return 1
-            print(f"{args.out}: the same numbers, deflated by another zlib build "
-                  f"({zlib.ZLIB_RUNTIME_VERSION} here)", file=sys.stderr)
-        print(f"{args.out}: up to date ({len(text.encode()) / 1024:.0f} KB)")
-        return 0
-    if not args.out.parent.is_dir():
-        print(f"{args.out.parent} is not a folder: run from the repository root or pass --out",
-              file=sys.stderr)
-        return 1
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out} ({len(text.encode()) / 1024:.0f} KB, {len(MODELS)} models)")
-    return 0
+    return command_line(argv, __doc__.split("\n\n")[0],
+                        "maml_lite.playground.export_characters", DEFAULT_OUT,
+                        lambda: render(data), lambda tracked: same_as_fresh(tracked, data))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
-"""What the browser tests share: Debian's Chromium, a local server started and stopped, JupyterLab's
-Run All."""
+"""What the browser tests (and benchmarks) share: Debian's Chromium, a local server started and
+stopped, a folder as a static site, JupyterLab's Run All."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +43,24 @@ def require_browser(*modules: str):
     for name in modules:
         pytest.importorskip(name, reason=f"{name} is not installed: `pip install {name}`")
     return api
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # no line per request in the output
+        pass
+
+
+@contextmanager
+def static_site(folder: Path) -> Iterator[str]:
+    """`folder` served by Python's http.server on a free local port, as any static host would serve
+    it, while the with-block runs: yields its base URL."""
+    handler = functools.partial(_Quiet, directory=str(folder))
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        finally:
+            httpd.shutdown()
 
 
 def free_port() -> int:

@@ -13,17 +13,13 @@ without it the decks would load them from CDNs and this test fails offline).
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
-import socketserver
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, offline_page, require_browser
+from browser import CHROMIUM, CHROMIUM_ARGS, offline_page, require_browser, static_site
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -65,17 +61,6 @@ SLIDES_JS = """async () => {
   return out;
 }"""
 
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-def serve(folder: Path):
-    handler = functools.partial(_Quiet, directory=str(folder))
-    httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def measure(browser, base: str, deck: str, screenshot: Path | None = None) -> list[dict]:
@@ -126,9 +111,8 @@ def built(kind: str, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def decks(tmp_path_factory):
     out = built("slides", tmp_path_factory)
-    httpd, base = serve(out)
-    yield out, base
-    httpd.shutdown()
+    with static_site(out) as base:
+        yield out, base
 
 
 @pytest.fixture(scope="module")
@@ -193,9 +177,8 @@ BOOK_MATHS_JS = """async () => {
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    httpd, base = serve(built("book", tmp_path_factory))
-    yield base
-    httpd.shutdown()
+    with static_site(built("book", tmp_path_factory)) as base:
+        yield base
 
 
 def test_the_book_renders_maths_and_the_playground_offline(book):

@@ -22,18 +22,14 @@ pip install playwright.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import socketserver
 import statistics
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from browser import CHROMIUM, CHROMIUM_ARGS, offline_page, require_browser
+from browser import CHROMIUM, CHROMIUM_ARGS, offline_page, require_browser, static_site
 
 from maml_lite.omniglot import OmniglotTasks
 from maml_lite.playground import export_characters as ex
@@ -60,20 +56,12 @@ def a_drawing() -> list[float]:
     return ink.ravel().tolist()
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def site():
     """web/characters/ on a local static server, as any static host would serve it."""
-    handler = functools.partial(_Quiet, directory=str(WEB))
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as httpd:
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        httpd.shutdown()
+    with static_site(WEB) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

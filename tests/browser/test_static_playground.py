@@ -19,18 +19,14 @@ pip install playwright.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import socketserver
 import statistics
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from browser import CHROMIUM, CHROMIUM_ARGS, offline_page, require_browser
+from browser import CHROMIUM, CHROMIUM_ARGS, offline_page, require_browser, static_site
 
 from maml_lite.playground import export as export_web
 
@@ -46,20 +42,12 @@ TASKS = [(4.0, 0.5, 5, False, -2, 0), (1.3, 2.8, 10, True, -1.5, 7), (0.5, 0.0, 
 sync_api = require_browser()
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def site():
     """web/playground/ on a local static server, as any static host would serve it."""
-    handler = functools.partial(_Quiet, directory=str(WEB))
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as httpd:
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-        httpd.shutdown()
+    with static_site(WEB) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
