@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,19 @@ def test_the_book_renders_maths_and_the_playground_offline(book):
                                         ".filter(e => /of 95 right/.test(e.textContent))"
                                         ".length === 4", timeout=60000)
             page.screenshot(path=str(ARTIFACTS / "book_offline_characters.png"))
+            # links to the static pages (README's, notebook 08's, the playground page's) reach them
+            for url in ("README.html", "notebooks/08_few_shot_characters.html", "playground.html"):
+                page.goto(f"{book}/{url}")
+                hrefs = page.eval_on_selector_all(
+                    "a[href*='characters/index.html']", "els => els.map(e => e.href)")
+                assert hrefs, f"{url} has no link to the character playground"
+                for href in hrefs:
+                    assert page.request.get(href).ok, (url, href)
+            # the launch buttons open this release's notebook (notebook 08 is not in older ones)
+            version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+            page.goto(f"{book}/notebooks/08_few_shot_characters.html")
+            assert f"/blob/v{version}/notebooks/08_few_shot_characters.ipynb" in page.content(), \
+                "the book's launch buttons open another release"
         finally:
             browser.close()
     # sphinx-book-theme declares THEBE_JS_URL twice on pages with launch buttons (with or without
