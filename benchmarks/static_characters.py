@@ -21,34 +21,16 @@ and the page's size (raw and gzipped, what a static host sends).
 from __future__ import annotations
 
 import argparse
-import gzip
-import statistics
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web" / "characters"
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from browser import CHROMIUM, CHROMIUM_ARGS, static_site  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, median_p90, page_size, static_site  # noqa: E402
 
 READY = "characters.ready()"
 
-
-
-def size_report() -> str:
-    """The page's files: raw and gzipped KB."""
-    files = sorted(p for p in WEB.iterdir() if p.is_file())
-    raw = sum(p.stat().st_size for p in files)
-    packed = sum(len(gzip.compress(p.read_bytes(), 9)) for p in files)
-    parts = ", ".join(f"{p.name} {p.stat().st_size / 1024:.0f}" for p in files)
-    return f"page: {raw / 1024:.0f} KB raw, {packed / 1024:.0f} KB gzipped ({parts} KB)"
-
-
-def stats(values: list[float], unit: float = 1.0) -> str:
-    """Median and 90th percentile of `values` / unit."""
-    values = sorted(v / unit for v in values)
-    p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
-    return f"median {statistics.median(values):7.1f}  p90 {p90:7.1f}"
 
 
 def stroke(page, i: int) -> None:
@@ -71,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    print(size_report())
+    print(page_size(WEB))
     with static_site(WEB) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                     headless=True)
@@ -99,8 +81,8 @@ def main() -> None:
                 action(i)
                 page.wait_for_function(READY, timeout=120000)
             done = page.evaluate("characters.adapts")
-            print(f"  {label:22s} first {stats([a['first_ms'] for a in done], 1000)} | "
-                  f"done {stats([a['done_ms'] for a in done], 1000)}")
+            print(f"  {label:22s} first {median_p90([a['first_ms'] for a in done], 1000)} | "
+                  f"done {median_p90([a['done_ms'] for a in done], 1000)}")
         page.evaluate("characters.timings.length = 0")
         page.locator(".maml-steps-slider").focus()
         for i in range(args.keys):
@@ -108,8 +90,8 @@ def main() -> None:
         page.wait_for_timeout(100)
         timings = [t for t in page.evaluate("characters.timings") if t["kind"] == "steps"]
         print(f"steps slider, {len(timings)} inputs (ms from the input event): redraw "
-              f"{stats([t['handler_ms'] for t in timings])} | frame "
-              f"{stats([t['frame_ms'] for t in timings if t['frame_ms'] is not None])}")
+              f"{median_p90([t['handler_ms'] for t in timings])} | frame "
+              f"{median_p90([t['frame_ms'] for t in timings if t['frame_ms'] is not None])}")
         browser.close()
 
 

@@ -21,33 +21,17 @@ in ms, and the page's size (raw and gzipped, what a static host sends).
 from __future__ import annotations
 
 import argparse
-import gzip
-import statistics
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web" / "playground"
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from browser import CHROMIUM, CHROMIUM_ARGS, static_site  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, median_p90, page_size, static_site  # noqa: E402
 
 FIVE = ["maml", "fomaml", "reptile", "pretrain", "scratch"]
 ALL = [*FIVE, "metasgd", "anil", "cavia", "lstm_opt", "meta_learner"]
 
-
-
-def size_report() -> str:
-    files = sorted(p for p in WEB.iterdir() if p.is_file())
-    raw = sum(p.stat().st_size for p in files)
-    packed = sum(len(gzip.compress(p.read_bytes(), 9)) for p in files)
-    parts = ", ".join(f"{p.name} {p.stat().st_size / 1024:.0f}" for p in files)
-    return f"page: {raw / 1024:.0f} KB raw, {packed / 1024:.0f} KB gzipped ({parts} KB)"
-
-
-def stats(values: list[float]) -> str:
-    values = sorted(values)
-    p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
-    return f"median {statistics.median(values):6.1f}  p90 {p90:6.1f}"
 
 
 def main() -> None:
@@ -56,7 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    print(size_report())
+    print(page_size(WEB))
     with static_site(WEB) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                     headless=True)
@@ -99,12 +83,12 @@ def main() -> None:
             page.wait_for_function("playground.idle()")
             page.wait_for_timeout(50)
             timings = [t for t in page.evaluate("playground.timings") if t["kind"] != "clear"]
-            line = f"  {label:34s} redraw {stats([t['handler_ms'] for t in timings])}"
+            line = f"  {label:34s} redraw {median_p90([t['handler_ms'] for t in timings])}"
             line += (" | frame "
-                     f"{stats([t['frame_ms'] for t in timings if t['frame_ms'] is not None])}")
+                     f"{median_p90([t['frame_ms'] for t in timings if t['frame_ms'] is not None])}")
             done = [t["complete_ms"] for t in timings if t.get("complete_ms") is not None]
             if len(names) > 5 and done:
-                line += f" | complete {stats(done)}"
+                line += f" | complete {median_p90(done)}"
             print(line)
         browser.close()
 

@@ -4,10 +4,12 @@ stopped, a folder as a static site, JupyterLab's Run All."""
 from __future__ import annotations
 
 import functools
+import gzip
 import http.server
 import os
 import socket
 import socketserver
+import statistics
 import subprocess
 import sys
 import threading
@@ -61,6 +63,22 @@ def static_site(folder: Path) -> Iterator[str]:
             yield f"http://127.0.0.1:{httpd.server_address[1]}"
         finally:
             httpd.shutdown()
+
+
+def page_size(folder: Path) -> str:
+    """A static page's files, raw and gzipped KB (for the benchmarks' printouts)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    raw = sum(p.stat().st_size for p in files)
+    packed = sum(len(gzip.compress(p.read_bytes(), 9)) for p in files)
+    parts = ", ".join(f"{p.name} {p.stat().st_size / 1024:.0f}" for p in files)
+    return f"page: {raw / 1024:.0f} KB raw, {packed / 1024:.0f} KB gzipped ({parts} KB)"
+
+
+def median_p90(values: list[float], unit: float = 1.0) -> str:
+    """Median and 90th percentile of `values` / unit (for the benchmarks' printouts)."""
+    values = sorted(v / unit for v in values)
+    p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
+    return f"median {statistics.median(values):6.1f}  p90 {p90:6.1f}"
 
 
 def free_port() -> int:
