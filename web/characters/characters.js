@@ -36,6 +36,7 @@
 
   // torch's CPU generator (MT19937, seeded as torch.Generator().manual_seed(seed)) and torch.randperm's shuffle, so
   // "new characters" picks CharacterPlayground's characters: randperm(len(pool))[:5] of the alphabet's classes.
+  // web/playground/playground.js has the same generator: each page's folder stands alone on a static host.
   function TorchGenerator(seed) {
     const mt = new Uint32Array(624);
     let index = 624;
