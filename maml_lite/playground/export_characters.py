@@ -3,13 +3,14 @@
 
 The static character playground (web/characters/ in the repository) runs notebook 08's playground
 (maml_lite.playground.characters) in plain JavaScript, with no kernel and no server. It needs the
-test split's drawings and the four shipped character classifiers' weights, written here as one JSON
+test split's drawings and the weights of the three shipped character classifiers notebook 08's
+playground shows (first-order MAML adapts as MAML does), written here as one JSON
 object in a one-line script assignment (`window.MAML_LITE_CHARACTERS = {...};`), so the page also
 works opened as a file, where browsers refuse to fetch JSON:
 
     name       checkpoint          the page ports          what it ships
     maml       omniglot/maml       MAML's SGD on every     every weight (body and head) and
-    fomaml     omniglot/fomaml     weight (sgd)            inner_lr
+                                   weight (sgd)            inner_lr
     protonet   omniglot/protonet   prototypes (protos)     the conv body (the head is unused)
     finetune   omniglot/finetune   a refit head (head)     the conv body, inner_lr, weight_decay
 
@@ -56,7 +57,7 @@ PREFIX = "window.MAML_LITE_CHARACTERS = "
 DEFAULT_OUT = Path("web") / "characters" / "data.js"
 LICENSE = Path(__file__).resolve().parents[1] / "data" / "LICENSE"
 # name -> how the page adapts it (convnet.js's METHODS) and the method class that must be behind it
-MODELS = {"maml": ("sgd", MAML), "fomaml": ("sgd", MAML), "protonet": ("protos", ProtoNet),
+MODELS = {"maml": ("sgd", MAML), "protonet": ("protos", ProtoNet),
           "finetune": ("head", FineTune)}
 N_WAY = 5  # characters per episode, as CharacterPlayground's default
 

@@ -171,7 +171,7 @@
       };
     };
     if (query.get("worker") === "0" || typeof Worker === "undefined") return local();
-    // MAML's and first-order MAML's steps are the work: on a machine with cores to spare, one Worker each
+    // MAML's steps are most of the work: on a machine with cores to spare, the models split over Workers
     const count = Math.max(1, Math.min(4, Number(query.get("workers")) || (navigator.hardwareConcurrency >= 4 ? 2 : 1)));
     const groups = Array.from({ length: count }, () => []);
     [...S.models].sort((a, b) => (b.adapt === "sgd") - (a.adapt === "sgd")).forEach((m, i) => groups[i % count].push(m));
