@@ -239,26 +239,18 @@ function mamlLiteConvnet(root) {
       const dcols = new Float64Array(P * K);
       for (let i = 0; i < n; i++) {
         const c = cols[i], ob = i * cout * P;
-        for (let co = 0; co < cout; co++) {
+        if (dx) dcols.fill(0);
+        for (let co = 0; co < cout; co++) {  // one pass: the weights' gradient and the unrolled input's
           const r = co * K;
           for (let p = 0; p < P; p++) {
             const d = dconv[ob + co * P + p];
             if (d === 0) continue;
             const cp = p * K;
             for (let q = 0; q < K; q++) dw[r + q] += d * c[cp + q];
+            if (dx) for (let q = 0; q < K; q++) dcols[cp + q] += d * w[r + q];
           }
         }
         if (!dx) continue;
-        dcols.fill(0);
-        for (let co = 0; co < cout; co++) {
-          const r = co * K;
-          for (let p = 0; p < P; p++) {
-            const d = dconv[ob + co * P + p];
-            if (d === 0) continue;
-            const cp = p * K;
-            for (let q = 0; q < K; q++) dcols[cp + q] += d * w[r + q];
-          }
-        }
         const base = i * cin * s * s;  // fold the unrolled gradient back onto the input's pixels
         for (let oy = 0; oy < o; oy++) {
           for (let ox = 0; ox < o; ox++) {
