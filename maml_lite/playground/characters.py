@@ -69,6 +69,13 @@ def episode(tasks: OmniglotTasks, classes: list[int], support_drawer: int) -> Fe
                         torch.tensor([classes]))
 
 
+def with_drawing(batch: FewShotBatch, drawing: torch.Tensor) -> FewShotBatch:
+    """The episode with a drawing (1, 28, 28) as one more query, the last: scored by no accuracy,
+    it joins the queries' batch-norm statistics."""
+    x = torch.cat([batch.x_query, drawing.view(1, 1, 1, 28, 28)], dim=1)
+    return FewShotBatch(batch.x_support, batch.y_support, x, batch.y_query, batch.classes)
+
+
 def probabilities(models: Models, batch: FewShotBatch, steps: int = MAX_STEPS
                   ) -> dict[str, torch.Tensor]:
     """Each model's class probabilities on the queries after 0..steps steps: (steps + 1, n, n_way).
@@ -188,10 +195,7 @@ class CharacterPlayground:
 
     def _adapt(self) -> None:
         self.batch = episode(self.tasks, self.classes, self.drawer.value - 1)
-        batch = self.batch
-        if self.drawing is not None:  # the drawing is one more query (scored by no accuracy)
-            x = torch.cat([batch.x_query, self.drawing.view(1, 1, 1, 28, 28)], dim=1)
-            batch = FewShotBatch(batch.x_support, batch.y_support, x, batch.y_query, batch.classes)
+        batch = self.batch if self.drawing is None else with_drawing(self.batch, self.drawing)
         with torch.no_grad():
             self.probs = probabilities(self.models, batch, MAX_STEPS)
         self._draw()

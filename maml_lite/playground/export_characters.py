@@ -47,9 +47,9 @@ from ..method import MAML, Method
 from ..methods import load_pretrained
 from ..methods.finetune import FineTune
 from ..methods.protonet import ProtoNet
-from ..omniglot import DRAWERS, FewShotBatch, OmniglotTasks, load_omniglot
+from ..omniglot import DRAWERS, OmniglotTasks, load_omniglot
 from ..plots import COLORS, LABELS
-from .characters import MAX_STEPS, check_drawing, episode, probabilities
+from .characters import MAX_STEPS, check_drawing, episode, probabilities, with_drawing
 from .export import command_line
 
 FORMAT = "maml_lite-characters-v1"
@@ -187,14 +187,12 @@ def reference(classes: Sequence[int], support_drawer: int, drawing: Sequence[flo
     Returns {name: (steps + 1, n_query (+ 1 with a drawing), n_way)} float64.
     """
     batch = episode(OmniglotTasks("test", N_WAY), list(classes), support_drawer)
-    x_query = batch.x_query
     if drawing is not None:
         image = check_drawing(list(drawing))
         if image is None:
             raise ValueError("an empty drawing: pass None")
-        x_query = torch.cat([x_query, image.view(1, 1, 1, 28, 28)], dim=1)
-    batch = FewShotBatch(batch.x_support, batch.y_support, x_query, batch.y_query,
-                         batch.classes).to(dtype)
+        batch = with_drawing(batch, image)
+    batch = batch.to(dtype)
     with torch.no_grad():
         probs = probabilities({n: load(n, dtype) for n in names}, batch, steps)
     return {n: p.double().numpy() for n, p in probs.items()}
